@@ -1,0 +1,1 @@
+"""Plain data: entities and event types. No I/O here."""

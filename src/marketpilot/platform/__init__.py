@@ -1,0 +1,1 @@
+"""Shared infrastructure: config, database, events, auth, monitoring."""

@@ -1,0 +1,108 @@
+"""One settings object for the whole process.
+
+Read from `MARKETPILOT_*` environment variables and, if present, a `marketpilot.toml`
+(path overridable with `MARKETPILOT_CONFIG`). Environment variables win over the file.
+A wrong or missing setting raises :class:`ConfigError` naming the setting, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "MARKETPILOT_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is wrong or missing; the message names it."""
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", "marketpilot.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    profile: Literal["embedded", "distributed"] = "embedded"
+    home: Path = Field(default=Path(".marketpilot"), description="State directory (embedded profile).")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under home by default.")
+    redis_url: str | None = None
+    kafka_bootstrap: str | None = None
+    kafka_topic_prefix: str = "marketpilot."
+    service_name: str = "marketpilot"
+    event_source: str = "/marketpilot"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=500, ge=1)
+    auth_required: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()))
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> Settings:
+        if self.profile == "distributed":
+            missing = [
+                f"{ENV_PREFIX}{name.upper()}"
+                for name in ("database_url", "redis_url", "kafka_bootstrap")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"profile 'distributed' needs {', '.join(missing)}")
+            assert self.database_url is not None
+            if not self.database_url.startswith("postgresql"):
+                raise ValueError(
+                    f"{ENV_PREFIX}DATABASE_URL must be a postgresql+psycopg:// URL in the distributed profile"
+                )
+        if self.database_url is not None and "://" not in self.database_url:
+            raise ValueError(f"{ENV_PREFIX}DATABASE_URL is not a URL: {self.database_url!r}")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'marketpilot.db').resolve()}"
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.profile == "distributed"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one message that names each bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            name = f"{ENV_PREFIX}{loc.upper()}" if loc else "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
