@@ -1,0 +1,1 @@
+"""Data import: documented CSV/Parquet schemas per entity, validated, all-or-nothing."""
