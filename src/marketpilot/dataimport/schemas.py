@@ -45,7 +45,7 @@ class Schema:
         return [c.name for c in self.columns if c.required]
 
 
-S, I, F, T, J, C = (ColumnType.STR, ColumnType.INT, ColumnType.FLOAT, ColumnType.TIMESTAMP,
+S, I, F, T, J, C = (ColumnType.STR, ColumnType.INT, ColumnType.FLOAT, ColumnType.TIMESTAMP,  # noqa: E741
                     ColumnType.JSON, ColumnType.CURRENCY)
 
 INTERACTION_EVENTS = ("view", "click", "add_to_cart", "purchase", "rating")

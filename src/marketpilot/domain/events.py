@@ -128,3 +128,17 @@ def register_event_type(cls: type[EventData]) -> type[EventData]:
     """Later capabilities add their own event types (decorator)."""
     EVENT_TYPES[cls.TYPE] = cls
     return cls
+
+
+class DataImported(EventData, kw_only=True):
+    """A file of history was imported (batch materialisers react to this, not to each row)."""
+
+    TYPE = "marketpilot.data.imported"
+    AGGREGATE = "batch_id"
+    batch_id: str
+    kind: str
+    rows: int
+    filename: str
+
+
+register_event_type(DataImported)
