@@ -1,0 +1,228 @@
+"""The `marketpilot` command line: a thin adapter over the services.
+
+Imports of heavy modules happen inside commands so `marketpilot --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from marketpilot.dataimport.schemas import SCHEMAS
+
+if TYPE_CHECKING:
+    from marketpilot.runtime import Runtime
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="marketpilot: the AI and automation layer of a marketplace.")
+data_app = typer.Typer(no_args_is_help=True, help="Import data into the marketplace.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+app.add_typer(data_app, name="data")
+app.add_typer(keys_app, name="keys")
+
+console = Console(stderr=True)
+
+IMPORT_ORDER = tuple(SCHEMAS)  # dependency order: sellers before listings before orders
+
+
+def _runtime() -> Runtime:
+    from marketpilot.platform.config import ConfigError, get_settings
+    from marketpilot.runtime import Runtime
+
+    try:
+        return Runtime(get_settings())
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[int, typer.Option(help="Event delivery in this process (embedded profile).")] = 1,
+) -> None:
+    """Serve the HTTP API (and, on the embedded profile, deliver events in-process)."""
+    runtime = _runtime()
+    _serve(runtime, host or runtime.settings.host, port or runtime.settings.port, in_process_events=workers > 0)
+
+
+def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -> None:
+    import uvicorn
+
+    from marketpilot.api.app import create_app
+
+    stop = threading.Event()
+    thread = None
+    if in_process_events and not runtime.settings.is_distributed:
+        from marketpilot.platform.events.worker import run_worker
+
+        thread = threading.Thread(target=run_worker, args=(runtime, stop), name="event-dispatcher", daemon=True)
+        thread.start()
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+
+
+@app.command()
+def worker() -> None:
+    """Run event delivery: the in-process dispatcher (embedded) or the Kafka relay and consumers."""
+    import signal
+
+    from marketpilot.platform.events.worker import run_worker
+
+    runtime = _runtime()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"worker started ({runtime.settings.profile} profile)")
+    run_worker(runtime, stop)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    listings: Annotated[int, typer.Option(min=1)] = 10_000,
+    users: Annotated[int, typer.Option(min=1)] = 5_000,
+    days: Annotated[int, typer.Option(min=1)] = 30,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Write a seeded synthetic marketplace in the import schema, with its ground truth."""
+    from marketpilot.simulate import SimulationConfig
+    from marketpilot.simulate import simulate as run_simulation
+
+    try:
+        config = SimulationConfig(listings=listings, users=users, days=days, seed=seed)
+    except ValueError as exc:
+        console.print(f"[red]invalid simulation:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = run_simulation(config, out=out, progress=report)
+    console.print(f"wrote {out}: {summary}")
+
+
+@data_app.command("import")
+def data_import(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(IMPORT_ORDER)}.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import a CSV or Parquet file of one entity kind: all rows or none."""
+    from marketpilot.dataimport.importer import ImportFailed, import_file
+
+    if kind not in IMPORT_ORDER:
+        console.print(f"[red]unknown kind {kind!r}[/red]; expected one of {', '.join(IMPORT_ORDER)}")
+        raise typer.Exit(2)
+    runtime = _runtime()
+    with _progress() as bar:
+        task = bar.add_task(f"import {kind}", total=None)
+        try:
+            report = import_file(
+                runtime.db, kind, file, source=runtime.source,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except ImportFailed as exc:
+            console.print(f"[red]import failed, nothing was written:[/red]\n{exc}")
+            raise typer.Exit(1) from None
+    console.print(str(report))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="operator, merchant or service.")],
+    seller_id: Annotated[str | None, typer.Option(help="Seller a merchant key is bound to.")] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+) -> None:
+    """Create an API key; the plaintext is printed once and stored only as a hash."""
+    from marketpilot.platform.auth import create_key
+
+    runtime = _runtime()
+    try:
+        key_id, plaintext = create_key(runtime.db, role, seller_id=seller_id, name=name)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"created key {key_id} ({role}{' for seller ' + seller_id if seller_id else ''})")
+    typer.echo(plaintext)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, roles, sellers; never the secrets)."""
+    from marketpilot.platform.auth import list_keys
+
+    for key in list_keys(_runtime().db):
+        typer.echo(json.dumps(key, default=str))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id."""
+    from marketpilot.platform.auth import revoke_key
+
+    if not revoke_key(_runtime().db, key_id):
+        console.print(f"[red]no active key {key_id!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
+@app.command()
+def demo(
+    listings: Annotated[int, typer.Option(min=100)] = 3_000,
+    users: Annotated[int, typer.Option(min=50)] = 1_500,
+    days: Annotated[int, typer.Option(min=1)] = 21,
+    port: Annotated[int | None, typer.Option()] = None,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API when ready.")] = True,
+) -> None:
+    """Simulate a small marketplace, load it, train what exists and serve the API."""
+    from marketpilot.demo import prepare_demo
+
+    runtime = _runtime()
+    if runtime.settings.is_distributed:
+        console.print("[red]the demo runs on the embedded profile; unset MARKETPILOT_PROFILE[/red]")
+        raise typer.Exit(2)
+    with _progress() as bar:
+        result = prepare_demo(runtime, listings=listings, users=users, days=days, progress=bar)
+    port = port or runtime.settings.port
+    base = f"http://{runtime.settings.host}:{port}"
+    console.rule("marketpilot demo")
+    console.print(f"data:        {result.data_dir}")
+    console.print(f"loaded:      {result.summary}")
+    console.print(f"API docs:    {base}/docs")
+    console.print(f"metrics:     {base}/metrics")
+    console.print(f"operator key (shown once): [bold]{result.operator_key}[/bold]")
+    console.print(f"merchant key for seller {result.merchant_seller}: [bold]{result.merchant_key}[/bold]")
+    console.print(f'try:  curl -H "Authorization: Bearer {result.operator_key}" {base}/v1/listings?limit=3')
+    sys.stderr.flush()
+    if serve_api:
+        _serve(runtime, runtime.settings.host, port, in_process_events=True)
+
+
+if __name__ == "__main__":
+    app()
