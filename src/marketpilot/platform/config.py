@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     profile: Literal["embedded", "distributed"] = "embedded"
     home: Path = Field(default=Path(".marketpilot"), description="State directory (embedded profile).")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under home by default.")
+    model_artifact_root: str | None = Field(
+        default=None,
+        description="Directory or object-store URI for model files; home/mlartifacts by default. "
+        "Set it to storage every replica shares in the distributed profile.",
+    )
     redis_url: str | None = None
     kafka_bootstrap: str | None = None
     kafka_topic_prefix: str = "marketpilot."
