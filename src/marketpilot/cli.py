@@ -25,6 +25,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Import data into the marketpl
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
 app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(no_args_is_help=True, help="Registered models: versions, champion and challenger.")
+app.add_typer(models_app, name="models")
 
 console = Console(stderr=True)
 
@@ -190,6 +192,64 @@ def keys_revoke(key_id: str) -> None:
         console.print(f"[red]no active key {key_id!r}[/red]")
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+def _registry_call(fn: object, *args: object) -> object:
+    from marketpilot.platform.models.errors import RegistryError
+
+    try:
+        return fn(*args)  # type: ignore[operator]
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _as_json(record: object) -> str:
+    import dataclasses
+
+    return json.dumps(dataclasses.asdict(record), default=str, indent=2)  # type: ignore[call-overload]
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """One line per registered model: versions, champion, challenger."""
+    from marketpilot.platform.models import list_models
+
+    _runtime()
+    for summary in _registry_call(list_models):  # type: ignore[attr-defined]
+        typer.echo(
+            f"{summary.name}\tversions={summary.versions}\tchampion={summary.champion}\t"
+            f"challenger={summary.challenger}\tupdated={summary.updated_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@models_app.command("show")
+def models_show(name: str) -> None:
+    """Versions of a model with metrics, data fingerprint, code version and aliases (JSON)."""
+    from marketpilot.platform.models import show
+
+    _runtime()
+    typer.echo(_as_json(_registry_call(show, name)))
+
+
+@models_app.command("promote")
+def models_promote(name: str, version: int) -> None:
+    """Make VERSION the champion (the previous champion is remembered for rollback)."""
+    from marketpilot.platform.models import promote
+
+    _runtime()
+    event = _registry_call(promote, name, version)
+    console.print(f"{name}: champion is now version {event.version} (was {event.previous})")  # type: ignore[attr-defined]
+
+
+@models_app.command("rollback")
+def models_rollback(name: str) -> None:
+    """Restore the previous champion."""
+    from marketpilot.platform.models import rollback
+
+    _runtime()
+    event = _registry_call(rollback, name)
+    console.print(f"{name}: rolled back to version {event.version} (from {event.previous})")  # type: ignore[attr-defined]
 
 
 @app.command()
