@@ -142,3 +142,24 @@ class DataImported(EventData, kw_only=True):
 
 
 register_event_type(DataImported)
+
+
+class DriftDetected(EventData, kw_only=True):
+    """A model's live inputs or predictions drifted from its training reference over one
+    closed monitoring window (`platform.monitoring.drift`). `report_id` is the stored report
+    with every column's statistics; `psi` and `p_adjusted` cover the drifted columns only."""
+
+    TYPE = "marketpilot.drift.detected"
+    AGGREGATE = "model"
+    report_id: int
+    model: str
+    model_version: str | None = None
+    window_start: str
+    window_end: str
+    observations: int
+    features: list[str]
+    psi: dict[str, float]
+    p_adjusted: dict[str, float]
+
+
+register_event_type(DriftDetected)
