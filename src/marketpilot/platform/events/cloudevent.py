@@ -12,6 +12,9 @@ from marketpilot.domain.events import EVENT_TYPES, EventData
 
 SPECVERSION = "1.0"
 
+KafkaHeaders = list[tuple[str, str | bytes | None]]
+"""Message headers as confluent-kafka produces and returns them."""
+
 
 class CloudEvent(msgspec.Struct, kw_only=True, frozen=True):
     id: str
@@ -47,21 +50,18 @@ class CloudEvent(msgspec.Struct, kw_only=True, frozen=True):
 
     # CloudEvents Kafka protocol binding, binary content mode: attributes as `ce_*` headers,
     # the data as the message value, `content-type` header for datacontenttype.
-    def to_kafka(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-        headers = [
-            ("ce_specversion", self.specversion.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_subject", self.subject.encode()),
-            ("ce_time", self.time.isoformat().encode()),
-            ("content-type", self.datacontenttype.encode()),
-        ]
+    def to_kafka(self) -> tuple[bytes, bytes, KafkaHeaders]:
+        headers = kafka_headers(
+            self.id, self.source, self.type, self.subject, self.time, self.specversion, self.datacontenttype
+        )
         return self.subject.encode(), msgspec.json.encode(self.data), headers
 
     @classmethod
-    def from_kafka(cls, value: bytes, headers: list[tuple[str, bytes]] | None) -> CloudEvent:
-        h = {k: v.decode() for k, v in (headers or [])}
+    def from_kafka(
+        cls, value: bytes, headers: KafkaHeaders | dict[str, str | bytes | None] | None
+    ) -> CloudEvent:
+        pairs = headers.items() if isinstance(headers, dict) else headers or []
+        h = {k: v.decode() if isinstance(v, bytes) else v or "" for k, v in pairs}
         missing = [k for k in ("ce_id", "ce_source", "ce_type", "ce_specversion") if k not in h]
         if missing:
             raise ValueError(f"not a CloudEvents binary-mode message: missing headers {missing}")
@@ -75,3 +75,25 @@ class CloudEvent(msgspec.Struct, kw_only=True, frozen=True):
             specversion=h["ce_specversion"],
             datacontenttype=h.get("content-type", "application/json"),
         )
+
+
+def kafka_headers(
+    id: str,
+    source: str,
+    type: str,
+    subject: str,
+    time: datetime,
+    specversion: str = SPECVERSION,
+    datacontenttype: str = "application/json",
+) -> KafkaHeaders:
+    """The `ce_*` headers of the Kafka binary binding; the relay builds them from outbox rows
+    without materialising a :class:`CloudEvent` (its data stays the stored JSON text)."""
+    return [
+        ("ce_specversion", specversion.encode()),
+        ("ce_id", id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type.encode()),
+        ("ce_subject", subject.encode()),
+        ("ce_time", time.isoformat().encode()),
+        ("content-type", datacontenttype.encode()),
+    ]
