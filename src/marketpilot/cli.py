@@ -76,7 +76,10 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
     if in_process_events and not runtime.settings.is_distributed:
         from marketpilot.platform.events.worker import run_worker
 
-        thread = threading.Thread(target=run_worker, args=(runtime, stop), name="event-dispatcher", daemon=True)
+        thread = threading.Thread(
+            target=run_worker, args=(runtime, stop), kwargs={"handle_signals": False},
+            name="event-dispatcher", daemon=True,
+        )
         thread.start()
     try:
         uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
@@ -89,16 +92,11 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
 @app.command()
 def worker() -> None:
     """Run event delivery: the in-process dispatcher (embedded) or the Kafka relay and consumers."""
-    import signal
-
     from marketpilot.platform.events.worker import run_worker
 
     runtime = _runtime()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    console.print(f"worker started ({runtime.settings.profile} profile)")
-    run_worker(runtime, stop)
+    console.print(f"worker started ({runtime.settings.profile} profile); stop with Ctrl-C or SIGTERM")
+    run_worker(runtime)  # stops cleanly on SIGTERM/SIGINT
 
 
 @app.command()

@@ -17,6 +17,10 @@ from marketpilot.marketplace import (
 )
 from marketpilot.platform.config import Settings, get_settings
 from marketpilot.platform.db import Database
+from marketpilot.platform.events import EventBus
+from marketpilot.platform.features.backends import open_online_store
+from marketpilot.platform.features.materialize import InteractionMaterializer
+from marketpilot.platform.features.online import OnlineStore
 
 
 class Runtime:
@@ -55,6 +59,18 @@ class Runtime:
     @cached_property
     def orders(self) -> OrderService:
         return OrderService(self.db, self.source)
+
+    @cached_property
+    def features(self) -> OnlineStore:
+        """Online features: in-process (embedded) or Redis (distributed)."""
+        return open_online_store(self.settings)
+
+    @cached_property
+    def event_bus(self) -> EventBus:
+        """Every subscriber of this process; the worker delivers events to them."""
+        bus = EventBus()
+        InteractionMaterializer(self.features).subscribe(bus)
+        return bus
 
     def close(self) -> None:
         self.db.dispose()

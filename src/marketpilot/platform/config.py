@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     kafka_bootstrap: str | None = None
     kafka_topic_prefix: str = "marketpilot."
+    kafka_partitions: int = Field(default=6, ge=1, le=10_000)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=10)
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000, le=600_000)
     service_name: str = "marketpilot"
     event_source: str = "/marketpilot"
     host: str = "127.0.0.1"

@@ -73,7 +73,16 @@ class KafkaOptions:
     def from_settings(cls, settings: Settings, **overrides: Any) -> KafkaOptions:
         if not settings.kafka_bootstrap:
             raise ValueError("Kafka bootstrap servers are required (MARKETPILOT_KAFKA_BOOTSTRAP)")
-        return cls(bootstrap=settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix, **overrides)
+        defaults: dict[str, Any] = {
+            "partitions": settings.kafka_partitions,
+            "replication_factor": settings.kafka_replication_factor,
+            "session_timeout_ms": settings.kafka_session_timeout_ms,
+        }
+        return cls(
+            bootstrap=settings.kafka_bootstrap,
+            topic_prefix=settings.kafka_topic_prefix,
+            **{**defaults, **overrides},
+        )
 
     def admin_config(self) -> ClientConfig:
         return {"bootstrap.servers": self.bootstrap}
