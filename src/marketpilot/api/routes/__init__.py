@@ -1,0 +1,28 @@
+"""One router per resource. `/v1` routers carry the common error responses in OpenAPI."""
+
+from fastapi import APIRouter
+
+from marketpilot.api.routes import (
+    health,
+    interactions,
+    inventory,
+    keys,
+    listings,
+    metrics,
+    orders,
+    sellers,
+    users,
+)
+
+V1: list[APIRouter] = [
+    sellers.router,
+    listings.router,
+    inventory.router,
+    users.router,
+    interactions.router,
+    orders.router,
+    keys.router,
+]
+OPEN: list[APIRouter] = [health.router, metrics.router]
+
+__all__ = ["OPEN", "V1"]
