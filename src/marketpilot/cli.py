@@ -67,9 +67,8 @@ def serve(
 
 
 def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -> None:
-    import uvicorn
-
     from marketpilot.api.app import create_app
+    from marketpilot.api.server import run
 
     stop = threading.Event()
     thread = None
@@ -82,7 +81,7 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
         )
         thread.start()
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+        run(create_app(runtime), host=host, port=port, log_level=runtime.settings.log_level)
     finally:
         stop.set()
         if thread is not None:
@@ -178,17 +177,20 @@ def keys_list() -> None:
     from marketpilot.platform.auth import list_keys
 
     for key in list_keys(_runtime().db):
-        typer.echo(json.dumps(key, default=str))
+        typer.echo(key.model_dump_json())
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by id."""
+    from marketpilot.domain.errors import NotFound
     from marketpilot.platform.auth import revoke_key
 
-    if not revoke_key(_runtime().db, key_id):
-        console.print(f"[red]no active key {key_id!r}[/red]")
-        raise typer.Exit(1)
+    try:
+        revoke_key(_runtime().db, key_id)
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
     console.print(f"revoked {key_id}")
 
 

@@ -55,6 +55,7 @@ LISTING = {"title": "New", "category_path": "toys", "price_minor": 100, "currenc
 INTERACTION = {"user_id": "u1", "listing_id": "l1", "event": "view", "timestamp": "2024-05-01T10:00:00Z"}
 
 ROUTES: list[RouteCase] = [
+    RouteCase("GET", "/v1/monitoring/drift", MACHINE, "none", Call("/v1/monitoring/drift")),
     RouteCase("POST", "/v1/sellers", OPERATOR, "none", Call("/v1/sellers", {"id": "s9", "name": "Nine"})),
     RouteCase("GET", "/v1/sellers", READ, "collection", Call("/v1/sellers"), Call("/v1/sellers"), owner_field="id"),
     RouteCase("GET", "/v1/sellers/{seller_id}", READ, "item", Call("/v1/sellers/s1"), Call("/v1/sellers/s2")),

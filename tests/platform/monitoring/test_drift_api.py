@@ -13,8 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from marketpilot.api import create_app
-from marketpilot.api.errors import COMMON_RESPONSES
-from marketpilot.api.routes import monitoring
 from marketpilot.domain.entities import SellerIn
 from marketpilot.platform.auth import Role, create_key
 from marketpilot.platform.config import load_settings
@@ -35,7 +33,6 @@ def runtime(db: Database, tmp_path: Path) -> Iterator[Runtime]:
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime)
-    app.include_router(monitoring.router, responses=COMMON_RESPONSES)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -9,6 +9,7 @@ from marketpilot.api.routes import (
     keys,
     listings,
     metrics,
+    monitoring,
     orders,
     sellers,
     users,
@@ -22,6 +23,7 @@ V1: list[APIRouter] = [
     interactions.router,
     orders.router,
     keys.router,
+    monitoring.router,
 ]
 OPEN: list[APIRouter] = [health.router, metrics.router]
 
