@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from marketpilot.domain.entities import InteractionIn
@@ -33,7 +34,7 @@ class InteractionService:
 
     def ingest(self, batch: Sequence[InteractionIn]) -> tuple[int, int]:
         """Store a batch; returns (accepted, duplicates). One transaction for the batch."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for item in batch:
             iid = interaction_id(item.user_id, item.listing_id, item.event.value, item.timestamp, item.session_id)
@@ -56,7 +57,8 @@ class InteractionService:
         if not rows:
             return 0, len(batch)
         dialect = sqlite if self.db.is_sqlite else postgresql
-        stmt = dialect.insert(t.Interaction).on_conflict_do_nothing(index_elements=["id"]).returning(t.Interaction.id)
+        table = cast(Table, t.Interaction.__table__)  # Core insert: no per-row ORM bookkeeping on the ingest path
+        stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
         with self.db.session() as s:
             inserted = set(s.scalars(stmt, rows).all())
             outbox.append_many(
@@ -86,5 +88,5 @@ class InteractionService:
         q = select(func.count()).select_from(t.Interaction)
         if user_id:
             q = q.where(t.Interaction.user_id == user_id)
-        with self.db.session() as s:
+        with self.db.read() as s:
             return int(s.scalar(q) or 0)

@@ -61,7 +61,7 @@ class InventoryService:
         return row
 
     def get(self, listing_id: str, *, scope: str | None = None) -> InventoryLevel:
-        with self.db.session() as s:
+        with self.db.read() as s:
             return level(self._row(s, listing_id, scope))
 
     def set_quantity(self, listing_id: str, quantity: int, *, scope: str | None = None) -> InventoryLevel:

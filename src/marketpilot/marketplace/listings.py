@@ -57,7 +57,7 @@ class ListingService:
             return Listing.model_validate(row)
 
     def get(self, listing_id: str, *, scope: str | None = None) -> Listing:
-        with self.db.session() as s:
+        with self.db.read() as s:
             row = s.get(t.Listing, listing_id)
             if row is None or (scope is not None and row.seller_id != scope):
                 raise NotFound(f"listing {listing_id!r} not found")
@@ -109,7 +109,7 @@ class ListingService:
             q = q.where(t.Listing.category_path.startswith(category, autoescape=True))
         if status:
             q = q.where(t.Listing.status == status.value)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = list(s.scalars(q))
         items = [Listing.model_validate(r) for r in rows[:limit]]
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)

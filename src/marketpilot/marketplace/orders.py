@@ -101,7 +101,7 @@ class OrderService:
             return placed
 
     def get(self, order_id: str, *, scope: str | None = None) -> Order:
-        with self.db.session() as s:
+        with self.db.read() as s:
             row = s.get(t.Order, order_id)
             if row is None or (scope is not None and row.seller_id != scope):
                 raise NotFound(f"order {order_id!r} not found")
@@ -126,7 +126,7 @@ class OrderService:
             q = q.where(t.Order.user_id == user_id)
         if status:
             q = q.where(t.Order.status == status.value)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = list(s.scalars(q))[: limit + 1]
             page = rows[:limit]
             all_lines = list(

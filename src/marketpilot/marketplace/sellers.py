@@ -28,7 +28,7 @@ class SellerService:
     def get(self, seller_id: str, *, scope: str | None = None) -> Seller:
         if scope is not None and scope != seller_id:
             raise NotFound(f"seller {seller_id!r} not found")
-        with self.db.session() as s:
+        with self.db.read() as s:
             row = s.get(t.Seller, seller_id)
             if row is None:
                 raise NotFound(f"seller {seller_id!r} not found")
@@ -40,7 +40,7 @@ class SellerService:
             q = q.where(t.Seller.id > cursor)
         if scope is not None:
             q = q.where(t.Seller.id == scope)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = list(s.scalars(q))
         items = [Seller.model_validate(r) for r in rows[:limit]]
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)

@@ -26,7 +26,7 @@ class UserService:
             return User.model_validate(row)
 
     def get(self, user_id: str) -> User:
-        with self.db.session() as s:
+        with self.db.read() as s:
             row = s.get(t.User, user_id)
             if row is None:
                 raise NotFound(f"user {user_id!r} not found")
@@ -38,7 +38,7 @@ class UserService:
             q = q.where(t.User.id > cursor)
         if region:
             q = q.where(t.User.region == region)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = list(s.scalars(q))
         items = [User.model_validate(r) for r in rows[:limit]]
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.events import EventData
 from marketpilot.platform.db.schema import OutboxEvent
 from marketpilot.platform.events.cloudevent import CloudEvent
+
+# Core table, not the ORM class: a Core executemany skips per-row ORM bookkeeping.
+OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
 def _row(event: CloudEvent) -> dict[str, object]:
@@ -30,7 +34,7 @@ def _row(event: CloudEvent) -> dict[str, object]:
 
 def append(session: Session, payload: EventData, source: str, *, time: datetime | None = None) -> CloudEvent:
     event = CloudEvent.create(payload, source, time=time)
-    session.execute(insert(OutboxEvent), [_row(event)])
+    session.execute(insert(OUTBOX), [_row(event)])
     return event
 
 
@@ -39,7 +43,7 @@ def append_many(
 ) -> list[CloudEvent]:
     events = [CloudEvent.create(p, source, time=time) for p in payloads]
     if events:
-        session.execute(insert(OutboxEvent), [_row(e) for e in events])
+        session.execute(insert(OUTBOX), [_row(e) for e in events])
     return events
 
 
