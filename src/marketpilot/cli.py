@@ -90,12 +90,54 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
 
 @app.command()
 def worker() -> None:
-    """Run event delivery: the in-process dispatcher (embedded) or the Kafka relay and consumers."""
+    """Run event delivery and automated retraining (schedule + drift) until SIGTERM/SIGINT."""
+    from marketpilot.platform.config import ConfigError
     from marketpilot.platform.events.worker import run_worker
+    from marketpilot.platform.models.retraining_triggers import RetrainSettings, install_retraining
 
     runtime = _runtime()
-    console.print(f"worker started ({runtime.settings.profile} profile); stop with Ctrl-C or SIGTERM")
-    run_worker(runtime)  # stops cleanly on SIGTERM/SIGINT
+    try:
+        # Before run_worker: it subscribes the drift consumer on runtime.event_bus and resumes interrupted runs.
+        retraining = install_retraining(runtime, RetrainSettings.load())
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    models = ", ".join(retraining.settings.model_names) or "none"
+    console.print(f"worker started ({runtime.settings.profile} profile; retraining: {models}); stop with Ctrl-C or SIGTERM")
+    try:
+        run_worker(runtime)
+    finally:
+        retraining.close()
+
+
+@app.command()
+def train(
+    capability: Annotated[str, typer.Argument(help="Model to retrain, e.g. click.")],
+    promote_margin: Annotated[
+        float | None, typer.Option(min=0.0, help="How much the challenger must beat the champion by (default: the trainer's).")
+    ] = None,
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote a winning challenger.")] = True,
+    holdout: Annotated[float, typer.Option(min=0.01, max=0.99, help="Latest share of rows, by time, for scoring.")] = 0.2,
+    run_id: Annotated[str | None, typer.Option(help="Name the run; the same name again returns its decision.")] = None,
+) -> None:
+    """Retrain a model once, durably; promote it only if it beats the champion. Prints the decision as JSON."""
+    from marketpilot.platform.models.errors import RegistryError
+    from marketpilot.platform.models.retraining import RetrainPolicy, run_retraining
+    from marketpilot.platform.models.training import UnknownTrainer
+
+    runtime = _runtime()
+    policy = RetrainPolicy(margin=promote_margin, holdout_fraction=holdout, promote=promote)
+    try:
+        with console.status(f"retraining {capability}: load, train, evaluate, register, decide"):
+            decision = run_retraining(runtime, capability, policy=policy, cause=run_id)
+    except UnknownTrainer as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{capability}: {decision.outcome} ({decision.reason})")
+    typer.echo(json.dumps(decision.to_dict(), indent=2))
 
 
 @app.command()
