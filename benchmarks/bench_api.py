@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from benchmarks.server_process import stop, wait_ready
 from fastapi import FastAPI
 
 INGEST_BATCH = 1_000
@@ -72,23 +73,10 @@ def server(which: str, env: dict[str, str], log: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz" if which == "api" else f"{base}/empty", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{which} server did not start; see {log}")
-            time.sleep(0.1)
+        wait_ready(proc, f"{base}/healthz" if which == "api" else f"{base}/empty", log, 60)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def latencies(client: httpx.Client, url: str, n: int, warmup: int) -> list[float]:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from benchmarks.server_process import stop, wait_ready
 
 FEATURES = 20
 MODEL = "bench-scorer"
@@ -99,23 +100,10 @@ def server(env: dict[str, str], log: Path, *, batching: bool = False, anchor: bo
     base = f"http://127.0.0.1:{port}"
     probe = f"{base}/empty" if anchor else f"{base}/v2/models/{MODEL}/ready"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(probe, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log}")
-            time.sleep(0.2)
+        wait_ready(proc, probe, log, 120)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 # -- measuring ------------------------------------------------------------------------------
