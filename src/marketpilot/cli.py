@@ -27,6 +27,13 @@ app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 models_app = typer.Typer(no_args_is_help=True, help="Registered models: versions, champion and challenger.")
 app.add_typer(models_app, name="models")
+evaluate_app = typer.Typer(
+    no_args_is_help=True,
+    help="Measure a capability against baselines on real or simulated data; prints JSON.",
+)
+app.add_typer(evaluate_app, name="evaluate")
+# Each capability registers its `evaluate` command below (one module per command, light imports
+# at module level, heavy ones inside the command).
 
 console = Console(stderr=True)
 
