@@ -66,20 +66,17 @@ def _serve(port: int, batching: bool, anchor: bool) -> None:
         return
 
     from marketpilot.api.app import create_app
-    from marketpilot.api.routes import v2
     from marketpilot.platform.config import get_settings
     from marketpilot.platform.models.batching import BatchConfig
     from marketpilot.platform.models.registry import open_registry
     from marketpilot.platform.models.serving import ModelServer
 
     app = create_app()
-    app.include_router(v2.router)
-    server = ModelServer(metrics_registry=app.state.metrics.registry)
+    server: ModelServer = app.state.model_server
     with open_registry(get_settings()) as registry:
         server.load(registry, MODEL)
     if batching:
         server.set_batching(MODEL, BatchConfig(max_batch_size=64, max_delay=0.0))
-    app.state.model_server = server
     run(app, host="127.0.0.1", port=port, log_level="info")
 
 

@@ -21,6 +21,7 @@ from marketpilot.platform.events import EventBus
 from marketpilot.platform.features.backends import open_online_store
 from marketpilot.platform.features.materialize import InteractionMaterializer
 from marketpilot.platform.features.online import OnlineStore
+from marketpilot.platform.monitoring.drift_service import DriftService
 
 
 class Runtime:
@@ -64,6 +65,11 @@ class Runtime:
     def features(self) -> OnlineStore:
         """Online features: in-process (embedded) or Redis (distributed)."""
         return open_online_store(self.settings)
+
+    @cached_property
+    def drift(self) -> DriftService:
+        """Answers "is drift active for model X?" for capabilities that fall back on drift."""
+        return DriftService(self.db)
 
     @cached_property
     def event_bus(self) -> EventBus:

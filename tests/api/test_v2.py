@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from marketpilot.api import create_app
-from marketpilot.api.routes import v2
 from marketpilot.platform.auth import Role, create_key
 from marketpilot.platform.db import Database
 from marketpilot.platform.models.batching import BatchConfig
@@ -70,12 +69,10 @@ def boosters(features: np.ndarray) -> Boosters:
 
 @pytest.fixture
 def app(v2_runtime: Runtime, boosters: Boosters) -> Iterator[FastAPI]:
-    app = create_app(v2_runtime)
-    app.include_router(v2.router)
-    server = ModelServer(metrics_registry=app.state.metrics.registry)
+    app = create_app(v2_runtime)  # the app mounts /v2 on its own model server
+    server: ModelServer = app.state.model_server
     server.add(booster_model(boosters[0], name="m", version="1"))
     server.add(booster_model(boosters[1], name="m", version="2"), alias="challenger")
-    app.state.model_server = server
     yield app
     server.close()
 

@@ -1,5 +1,6 @@
 """Compatibility with a real V2 client: NVIDIA's `tritonclient.http` against the real app
-under uvicorn on a loopback port, serving a LightGBM model loaded from the model registry.
+under uvicorn on a loopback port, serving a LightGBM model that the app loads from the model
+registry itself because it is named in the `served_models` setting (the `marketpilot serve` path).
 
 The client's answers must equal calling the same booster in-process, exactly at float32
 precision, with the binary tensor extension (tritonclient's default) and with plain JSON."""
@@ -21,7 +22,6 @@ from api_seed import build_runtime
 from tritonclient.utils import InferenceServerException
 
 from marketpilot.api import create_app
-from marketpilot.api.routes import v2
 from marketpilot.platform.auth import Role, create_key
 from marketpilot.platform.config import load_settings
 from marketpilot.platform.db import Database
@@ -62,16 +62,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             MODEL, model=booster, params={"num_leaves": 31}, metrics={}, data_fingerprint=fingerprint(features, labels)
         )
         registry.promote(MODEL, version.version)
-        server = ModelServer()
-        server.load(registry, MODEL)
 
     db = Database(f"sqlite:///{home / 'marketpilot.db'}")
     db.migrate()
-    runtime = build_runtime(db, home)
+    runtime = build_runtime(db, home, served_models=[MODEL])
     key = create_key(db, Role.SERVICE, name="scorer")[1]
     app = create_app(runtime)
-    app.include_router(v2.router)
-    app.state.model_server = server
+    server: ModelServer = app.state.model_server
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -80,9 +77,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not uv.started:
+    while not (uv.started and server.ready):  # the registry watcher loads the model in the background
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
+            raise RuntimeError("uvicorn did not start or the model did not load")
         time.sleep(0.01)
     try:
         yield Served(f"127.0.0.1:{port}", key, booster, features)
@@ -90,7 +87,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         uv.should_exit = True
         thread.join(30)
         sock.close()
-        server.close()
         runtime.close()
         db.dispose()
 

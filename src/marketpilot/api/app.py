@@ -13,6 +13,8 @@ from marketpilot.api.middleware import BodyLimitMiddleware, RequestContextMiddle
 from marketpilot.api.routes import OPEN, V1
 from marketpilot.platform.auth import Authenticator
 from marketpilot.platform.config import Settings
+from marketpilot.platform.models.serving import ModelServer
+from marketpilot.platform.models.serving_startup import start_serving
 from marketpilot.platform.monitoring import Metrics
 from marketpilot.runtime import Runtime
 
@@ -37,10 +39,17 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     rt = runtime if runtime is not None else Runtime()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            rt.close()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        serving = start_serving(app, rt.settings) if rt.settings.served_models else None
+        app.state.serving = serving
+        try:
+            yield
+        finally:
+            if serving is not None:
+                serving.stop()
+            app.state.model_server.close()
+            if owned:
+                rt.close()
 
     app = FastAPI(
         title="marketpilot",
@@ -50,6 +59,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.metrics = Metrics(rt.db, relay=rt.settings.is_distributed)
+    app.state.model_server = ModelServer(metrics_registry=app.state.metrics.registry)
     if auth_disabled(rt.settings):
         log.warning("authentication is DISABLED (auth_required = false): every caller is an operator")
         app.state.authenticator = None

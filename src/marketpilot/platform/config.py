@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -56,6 +57,19 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1)
     auth_required: bool = True
+    served_models: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Registered models `serve` loads by alias and serves on /v2 (comma-separated in the environment).",
+    )
+    model_refresh_seconds: float = Field(default=30.0, gt=0, description="How often served aliases are re-read.")
+    drift_window_seconds: float = Field(default=300.0, gt=0, description="Drift monitoring window of served models.")
+
+    @field_validator("served_models", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @classmethod
     def settings_customise_sources(

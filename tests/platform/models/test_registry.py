@@ -219,3 +219,36 @@ def test_model_files_in_remote_storage_are_downloaded_once_into_the_cache(
     assert directory.name == "1" and directory.parent.name == model_name
     assert np.array_equal(artifacts.load_model(directory)["a"], np.arange(4))  # type: ignore[index]
     assert registry.model_dir(remote) == directory
+
+
+def test_tags_set_after_registration_are_read_back_and_lineage_tags_are_protected(
+    registry: ModelRegistry, model_name: str
+) -> None:
+    registry.log_training_run(model_name, model=ArrayBundle({"a": np.ones(2)}), params={}, metrics={}, data_fingerprint="8" * 64)
+    tagged = registry.set_version_tags(model_name, 1, {"retrain.outcome": "promoted"})
+    assert tagged.tags["retrain.outcome"] == "promoted"
+    assert registry.get(model_name, 1).tags["retrain.outcome"] == "promoted"
+    with pytest.raises(ValueError, match="reserved prefix"):
+        registry.set_version_tags(model_name, 1, {"marketpilot.flavor": "forged"})
+    with pytest.raises(ModelNotFound):
+        registry.set_version_tags(model_name, 9, {"x": "y"})
+
+
+def test_extra_files_of_a_run_are_found_locally_and_through_the_tracking_store(
+    registry: ModelRegistry, model_name: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.txt"
+    report.write_text("window stats")
+    version = registry.log_training_run(
+        model_name, model=ArrayBundle({"a": np.ones(2)}), params={}, metrics={}, data_fingerprint="9" * 64,
+        extra_files=[report],
+    )
+    local = registry.extra_file(version, "report.txt")
+    assert local is not None and local.read_text() == "window stats"
+    remote = dataclasses.replace(version, source=f"runs:/{version.run_id}/model")
+    fetched = registry.extra_file(remote, "report.txt")
+    assert fetched is not None and fetched != local and fetched.read_text() == "window stats"
+    assert registry.extra_file(version, "missing.txt") is None
+    assert registry.extra_file(remote, "missing.txt") is None
+    with pytest.raises(ValueError):
+        registry.extra_file(version, "../model/arrays.npz")

@@ -13,6 +13,7 @@ from marketpilot.api.routes import (
     orders,
     sellers,
     users,
+    v2,
 )
 
 V1: list[APIRouter] = [
@@ -25,6 +26,6 @@ V1: list[APIRouter] = [
     keys.router,
     monitoring.router,
 ]
-OPEN: list[APIRouter] = [health.router, metrics.router]
+OPEN: list[APIRouter] = [health.router, metrics.router, v2.router]  # v2 routes guard themselves
 
 __all__ = ["OPEN", "V1"]

@@ -309,6 +309,47 @@ class ModelRegistry:
         version = self.get(name, ref)
         return LoadedModel(version=version, model=artifacts.load_model(self.model_dir(version)))
 
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str]) -> ModelVersion:
+        """Tag an existing version (e.g. the retraining run that registered it). Lineage tags
+        are the registry's own and cannot be overwritten."""
+        for key in tags:
+            if key.startswith(_RESERVED_TAG_PREFIXES):
+                raise ValueError(f"tag {key!r} uses a reserved prefix ({', '.join(_RESERVED_TAG_PREFIXES)})")
+        self._mlflow_version(name, version)  # ModelNotFound for an unknown name or version
+        for key, value in tags.items():
+            self._client.set_model_version_tag(name, str(version), key, str(value))
+        return self.get(name, version)
+
+    def extra_file(self, version: ModelVersion, filename: str) -> Path | None:
+        """A file logged with `version`'s training run under `extra/` (see
+        :meth:`log_training_run`), as a local path; None when the run has no such file."""
+        if "/" in filename or filename in ("", ".", ".."):
+            raise ValueError(f"extra file name must be a plain file name, got {filename!r}")
+        model_dir = _local_path(version.source)
+        if model_dir is not None:
+            path = model_dir.parent / "extra" / filename
+            return path if path.is_file() else None
+        if version.run_id is None:
+            return None
+        target = self._cache_root() / version.name / f"{version.version}-extra" / filename
+        if not target.is_file():
+            from mlflow.artifacts import download_artifacts
+            from mlflow.exceptions import MlflowException
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+            try:
+                downloaded = download_artifacts(
+                    run_id=version.run_id, artifact_path=f"extra/{filename}", dst_path=str(staging),
+                    tracking_uri=self.location.tracking_uri,
+                )
+                Path(downloaded).rename(target)
+            except (MlflowException, OSError):
+                return None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return target
+
     def model_dir(self, version: ModelVersion) -> Path:
         """A local directory holding the files of `version`.
 

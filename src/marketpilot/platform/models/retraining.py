@@ -415,7 +415,7 @@ def _promote_step(
         challenger_metrics=scores.challenger,
         champion_metrics=scores.champion,
     )
-    _set_version_tags(registry, request.model, version, decision.tags())
+    registry.set_version_tags(request.model, version, decision.tags())
     _discard(workflow_id)
     return decision
 
@@ -595,14 +595,6 @@ def _champion_number(model: str) -> int | None:
         return _env().registry().get(model, CHAMPION).version
     except ModelNotFound:
         return None
-
-
-def _set_version_tags(registry: ModelRegistry, model: str, version: int, tags: dict[str, str]) -> None:
-    # ModelRegistry has no public way to tag an existing version yet; this is the one place
-    # that reaches into its client (see docs/models.md, "Training and retraining").
-    client = registry._client
-    for key, value in tags.items():
-        client.set_model_version_tag(model, str(version), key, value)
 
 
 def _label(version: int | None) -> str:

@@ -63,6 +63,19 @@ SERVER_EXTENSIONS = ("binary_tensor_data", "model_traffic")
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """One answered request, as answer sinks (drift monitoring) see it."""
+
+    model: str
+    version: str
+    inputs: Mapping[str, np.ndarray]
+    outputs: Mapping[str, np.ndarray]
+
+
+AnswerSink = Callable[[Answer], None]
+
+
+@dataclass(frozen=True, slots=True)
 class TensorSpec:
     """One input or output tensor as V2 metadata describes it; -1 is a variable dimension."""
 
@@ -233,6 +246,7 @@ class ModelServer:
         self._shadow = ShadowRunner(workers=shadow_workers, max_pending=shadow_queue)
         self._shadow_sinks: list[ShadowSink] = []
         self._assignment_sinks: list[AssignmentSink] = [log_assignment]
+        self._answer_sinks: list[AnswerSink] = []
 
     # -- registering models ------------------------------------------------------------
 
@@ -377,6 +391,11 @@ class ModelServer:
         """Call `sink` with every A/B assignment (besides the structured log line)."""
         self._assignment_sinks.append(sink)
 
+    def on_answer(self, sink: AnswerSink) -> None:
+        """Call `sink` with every primary answer, on the request path (keep it quick: the
+        drift monitor only copies rows into a preallocated window)."""
+        self._answer_sinks.append(sink)
+
     # -- reading -----------------------------------------------------------------------
 
     def names(self) -> list[str]:
@@ -506,6 +525,10 @@ class ModelServer:
         request_id: str | None,
     ) -> Inference:
         self.metrics.answered(entry.name, model.version, time.perf_counter() - start, outputs)
+        if self._answer_sinks:
+            answer = Answer(entry.name, model.version, inputs, outputs)
+            for answer_sink in self._answer_sinks:
+                _call_sink(answer_sink, answer)
         parameters: dict[str, Any] = {}
         if chosen is not None and chosen.arm is not None:
             parameters["ab_arm"] = chosen.arm

@@ -43,6 +43,7 @@ class RegistryWatcher:
         *,
         interval: float = 30.0,
         adapters: dict[str, Adapter] | None = None,
+        on_load: Callable[[ModelRegistry, str], None] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"refresh interval must be positive, got {interval}")
@@ -51,6 +52,7 @@ class RegistryWatcher:
         self.interval = interval
         self._open = open_registry
         self._adapters = dict(adapters or {})
+        self._on_load = on_load
         self._registry: ModelRegistry | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,6 +74,12 @@ class RegistryWatcher:
                     changed.append(name)
             except Exception:
                 log.exception("could not load model %s from the registry; retrying in %.0f s", name, self.interval)
+                continue
+            if self._on_load is not None and name in changed:
+                try:
+                    self._on_load(self._registry, name)
+                except Exception:
+                    log.exception("after loading model %s: hook failed", name)
         self.polls += 1
         return changed
 
@@ -99,7 +107,12 @@ class RegistryWatcher:
 
 
 def watch_registry(
-    server: ModelServer, settings: Settings, names: Sequence[str], *, interval: float = 30.0
+    server: ModelServer,
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    interval: float = 30.0,
+    on_load: Callable[[ModelRegistry, str], None] | None = None,
 ) -> RegistryWatcher:
     """Start serving `names` from the registry of `settings`, following promotions."""
 
@@ -108,4 +121,4 @@ def watch_registry(
 
         return ModelRegistry.from_settings(settings)
 
-    return RegistryWatcher(server, open_registry, names, interval=interval).start()
+    return RegistryWatcher(server, open_registry, names, interval=interval, on_load=on_load).start()

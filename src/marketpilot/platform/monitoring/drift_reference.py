@@ -119,8 +119,12 @@ class Reference:
         sample is drawn without replacement with ``numpy.random.default_rng(seed)``, so the
         same data and seed give the same reference byte for byte.
         """
-        x = np.asarray(features, dtype=np.float64)
-        y = np.asarray(predictions, dtype=np.float64)
+        # Live values usually arrive as float32 tensors (V2 FP32 inputs and outputs). Rounding
+        # the training values to float32 too keeps a lump of identical values (a tree model's
+        # leaf scores, a price point) on the same side of a bin edge in both; otherwise that
+        # rounding alone moves whole lumps between bins and reads as drift.
+        x = np.asarray(features, dtype=np.float64).astype(np.float32).astype(np.float64)
+        y = np.asarray(predictions, dtype=np.float64).astype(np.float32).astype(np.float64)
         if x.ndim != 2:
             raise ValueError(f"features: expected a 2-D array (rows, features), got shape {x.shape}")
         if y.shape != (x.shape[0],):
