@@ -79,9 +79,21 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
 
     stop = threading.Event()
     thread = None
+    retraining = None
     if in_process_events and not runtime.settings.is_distributed:
+        from marketpilot.platform.config import ConfigError
         from marketpilot.platform.events.worker import run_worker
+        from marketpilot.platform.models.retraining_triggers import RetrainSettings, install_retraining
 
+        try:
+            # This process is the embedded profile's worker too: retrain on schedule and on
+            # drift, for the models MARKETPILOT_RETRAIN_MODELS names (DBOS only if any).
+            retrain_settings = RetrainSettings.load()
+            if retrain_settings.model_names:
+                retraining = install_retraining(runtime, retrain_settings)
+        except ConfigError as exc:
+            console.print(f"[red]configuration error:[/red] {exc}")
+            raise typer.Exit(2) from None
         thread = threading.Thread(
             target=run_worker, args=(runtime, stop), kwargs={"handle_signals": False},
             name="event-dispatcher", daemon=True,
@@ -93,6 +105,8 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
         stop.set()
         if thread is not None:
             thread.join(timeout=10)
+        if retraining is not None:
+            retraining.close()
 
 
 @app.command()
