@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: env demo test test-fast lint typecheck datasets bench clean
+.PHONY: env demo test test-fast lint typecheck datasets bench bench-feast-env clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,5 +41,10 @@ datasets: env
 bench: env
 	$(PY) -m benchmarks.run
 
+# Feast (the comparison in benchmarks/bench_features.py) in a virtualenv of its own, pinned.
+bench-feast-env: $(UV)
+	$(UV) venv --quiet --python $(PYTHON) .venv-feast
+	$(UV) pip install --quiet --python .venv-feast/bin/python -r benchmarks/feast-requirements.txt
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .marketpilot .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .venv-feast .marketpilot .pytest_cache

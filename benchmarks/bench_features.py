@@ -10,8 +10,8 @@ Measures, for one view of 20 float32 features:
   ``used_memory`` growth (in database 2, flushed afterwards);
 * Feast's ``get_online_features`` for one entity with the same 20 features, on its SQLite and
   Redis online stores, run in Feast's own virtualenv (``--feast-python``, default
-  ``/tmp/feastenv/bin/python``; create it with ``python3 -m venv /tmp/feastenv &&
-  /tmp/feastenv/bin/pip install feast redis``) through ``benchmarks/feast_online_read.py``.
+  ``.venv-feast/bin/python``; ``make bench-feast-env`` creates it from the pins in
+  ``benchmarks/feast-requirements.txt``) through ``benchmarks/feast_online_read.py``.
 
 Prints one JSON object: our figures, Feast's, and the ratios Feast / marketpilot.
 """
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--reads", type=int, default=20_000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server URL without a database number")
-    parser.add_argument("--feast-python", default="/tmp/feastenv/bin/python")
+    parser.add_argument("--feast-python", default=".venv-feast/bin/python")
     parser.add_argument("--feast-entities", type=int, default=10_000)
     parser.add_argument("--feast-reads", type=int, default=2_000)
     parser.add_argument("--no-feast", action="store_true")
