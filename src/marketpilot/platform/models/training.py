@@ -83,7 +83,10 @@ TAG_TRAINER = "training.trainer"
 
 # Trainers that ship with marketpilot, imported on first use so that importing this module
 # (the CLI, the API) does not import LightGBM.
-_BUILTIN: dict[str, str] = {"click": "marketpilot.platform.models.retraining_click:ClickTrainer"}
+_BUILTIN: dict[str, str] = {
+    "click": "marketpilot.platform.models.retraining_click:ClickTrainer",
+    "recommend": "marketpilot.recommend.trainer:RecommendTrainer",
+}
 
 
 class InsufficientData(ValueError):

@@ -1,0 +1,1 @@
+"""Offline evaluation of recommenders: splitting protocols, top-k metrics, the CLI command."""

@@ -1,0 +1,434 @@
+"""The two-stage recommender: several retrievers propose candidates, a LightGBM model ranks them.
+
+Fitting (all on the data given, never on anything held out for evaluation):
+
+1. `validation_repeats` times, a random per-user `validation_holdout` share of the training
+   pairs is held out; the retrievers are fitted on the rest and produce candidates for every
+   user; a candidate's label is whether the user has it in the held-out part. Labels thus
+   come only from interactions the retrievers did not see.
+2. The ranker is trained on the candidate groups of all repeats but the last; on the last
+   repeat's groups the pipeline compares the ranker's NDCG@10 with the ordering of its first
+   retriever alone and keeps the better one (`uses_ranker`). The comparison is recorded in
+   `validation` and ships with the model, so a dataset where learning to rank does not pay
+   off gets an honest stage-1 ranking instead of a worse learned one.
+3. The retrievers are refitted on all the data.
+
+Serving (`recommend`) scores one user or anonymous session: fitted factors for a known user,
+the session's history for everything else; an unknown user with no history gets popularity in
+their region (the `popular` retriever with group ``region:<code>``). Items whose `allowed` is
+False and items in the history are never returned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from marketpilot.recommend.candidates import CandidateSet, retrieve, score_features
+from marketpilot.recommend.evaluation.metrics import ranking_metrics
+from marketpilot.recommend.evaluation.splits import validation_split
+from marketpilot.recommend.interactions import Interactions
+from marketpilot.recommend.model import BoolArray, Candidates, Catalog, Query
+from marketpilot.recommend.popularity import Popularity
+from marketpilot.recommend.ranker import Ranker, RankerConfig
+from marketpilot.recommend.retrievers.als import ALS
+from marketpilot.recommend.retrievers.base import Batch, Retriever
+from marketpilot.recommend.retrievers.content import ContentEmbedding
+from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
+from marketpilot.recommend.retrievers.ease import EASE
+from marketpilot.recommend.retrievers.sequence import SessionSequence
+
+RETRIEVER_TYPES: dict[str, type[Retriever]] = {
+    "ease": EASE, "cooc": CoOccurrence, "als": ALS, "seq": SessionSequence, "content": ContentEmbedding,
+}
+POPULAR = "popular"
+
+
+@dataclass
+class PipelineConfig:
+    """Defaults chosen once on a validation split of MovieLens-100K's training part and kept
+    for every data set; `depth` is how many candidates each retriever contributes."""
+
+    ease_l2: float = 500.0
+    als_factors: int = 64
+    cooc_alpha: float = 0.8
+    cooc_beta: float = 0.3
+    depth: dict[str, int] = field(default_factory=lambda: {
+        "ease": 100, "cooc": 50, "als": 50, "seq": 20, "content": 20, POPULAR: 20})
+    validation_holdout: float = 0.1
+    validation_repeats: int = 3
+    ranker: RankerConfig = field(default_factory=lambda: RankerConfig(objective="binary"))
+    batch_users: int = 256
+    # Slots of each list (counted from the end) offered to a listing nobody has interacted
+    # with yet, when its content matches the user's profile at least `cold_min_z` standard
+    # deviations above the catalogue mean: new inventory must surface before it has history.
+    cold_slots: int = 1
+    cold_min_z: float = 3.0
+    popularity_half_life_days: float | None = 30.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PipelineConfig:
+        raw = dict(raw)
+        raw["ranker"] = RankerConfig(**raw["ranker"])
+        return cls(**raw)
+
+
+class TwoStagePipeline:
+    """Implements :class:`~marketpilot.recommend.model.Recommender`."""
+
+    name = "two-stage"
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.catalog: Catalog = Catalog.build([], [])
+        self.retrievers: dict[str, Retriever] = {}
+        self.popularity = Popularity(self.config.popularity_half_life_days)
+        self.ranker: Ranker | None = None
+        self.uses_ranker = False
+        self.validation: dict[str, float] = {}
+        self.item_texts: list[str] | None = None
+        self.item_sellers: np.ndarray | None = None  # int64 seller code per item, -1 unknown
+        self.user_region: np.ndarray | None = None  # int64 code into region_names, -1 unknown
+        self.region_names: list[str] = []
+        self.item_popularity = np.zeros(0, np.float32)
+        self.user_activity = np.zeros(0, np.float32)
+
+    # -- fitting --------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        data: Interactions,
+        *,
+        item_texts: list[str] | None = None,
+        item_sellers: np.ndarray | None = None,
+        user_regions: list[str | None] | None = None,
+    ) -> TwoStagePipeline:
+        """Fit on `data`. Optional side information, in catalogue order: listing texts (content
+        retriever, cold start), seller code per listing, region per user."""
+        self.catalog = data.catalog
+        self.item_texts = item_texts
+        self.item_sellers = None if item_sellers is None else np.asarray(item_sellers, np.int64)
+        if user_regions is not None:
+            self.region_names = sorted({r for r in user_regions if r})
+            code = {r: k for k, r in enumerate(self.region_names)}
+            self.user_region = np.array([code.get(r, -1) if r else -1 for r in user_regions], np.int64)
+        groups: list[tuple[CandidateSet, np.ndarray, np.ndarray]] = []
+        for repeat in range(self.config.validation_repeats):
+            fit_rows, val_rows = validation_split(data, self.config.validation_holdout, seed=1 + repeat)
+            self._fit_stage1(data.take(fit_rows))
+            labels = _positives(data.take(val_rows).matrix(), data.weights)
+            users = np.flatnonzero(np.diff(labels.indptr) > 0)
+            fit_matrix = data.take(fit_rows).matrix()
+            recent = data.take(fit_rows).histories()
+            cs = self._candidates_for(users, fit_matrix[users], [recent[u] for u in users])
+            y = np.asarray(labels[users][cs.rows, cs.items]).ravel().astype(np.float32)
+            groups.append((cs, y, users))
+        self._fit_ranker(groups)
+        self._fit_stage1(data)
+        return self
+
+    def _fit_stage1(self, data: Interactions) -> None:
+        c = self.config
+        retrievers: dict[str, Retriever] = {}
+        if data.catalog.n_items <= (EASE.max_items or 0):
+            retrievers["ease"] = EASE(c.ease_l2)
+        retrievers["cooc"] = CoOccurrence(c.cooc_alpha, c.cooc_beta)
+        retrievers["als"] = ALS(factors=c.als_factors)
+        retrievers["seq"] = SessionSequence()
+        if self.item_texts is not None:
+            content = self.retrievers.get("content")
+            if not isinstance(content, ContentEmbedding) or content.item_vectors is None:
+                content = ContentEmbedding().fit_texts(self.item_texts)
+            retrievers["content"] = content
+        for r in retrievers.values():
+            r.fit(data)
+        self.retrievers = retrievers
+        groups = {}
+        if self.user_region is not None:
+            groups = {f"region:{name}": np.flatnonzero(self.user_region == k) for k, name in enumerate(self.region_names)}
+        self.popularity = Popularity(c.popularity_half_life_days).fit(data, groups)
+        x = data.matrix(binary=True)
+        self.item_popularity = np.asarray(x.sum(axis=0)).ravel().astype(np.float32)
+        self.user_activity = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
+
+    def _fit_ranker(self, groups: list[tuple[CandidateSet, np.ndarray, np.ndarray]]) -> None:
+        train = groups[:-1] if len(groups) > 1 else groups
+        held = groups[-1]
+        names = train[0][0].names
+        features = np.vstack([g[0].features for g in train])
+        labels = np.concatenate([g[1] for g in train])
+        sizes = np.concatenate([g[0].group_sizes(len(g[2])) for g in train])
+        tie = names.index(f"{self._first()}_lrank") if f"{self._first()}_lrank" in names else 0
+        self.ranker = Ranker(names, self.config.ranker, tie_feature=tie).fit(features, labels, sizes)
+        cs, y, users = held
+        learned = self._group_ndcg(cs, y, len(users), self.ranker.score(cs.features))
+        stage1 = self._group_ndcg(cs, y, len(users), -cs.features[:, tie])
+        self.validation = {"ranker_ndcg_at_10": learned, "stage1_ndcg_at_10": stage1}
+        self.uses_ranker = learned > stage1
+
+    @staticmethod
+    def _group_ndcg(cs: CandidateSet, labels: np.ndarray, n_rows: int, scores: np.ndarray, k: int = 10) -> float:
+        """NDCG@k over the held-out positives (those outside the candidates count as misses)."""
+        top = _top_from_pairs(cs.rows, cs.items, scores, n_rows, k)
+        pos = labels > 0
+        relevant = sp.csr_matrix((np.ones(int(pos.sum())), (cs.rows[pos], cs.items[pos])),
+                                 shape=(n_rows, int(cs.items.max(initial=0)) + 1))
+        return ranking_metrics(top, relevant, k).ndcg if pos.any() else 0.0
+
+    def _first(self) -> str:
+        """The retriever whose order is the stage-1 ranking (EASE where the catalogue allows)."""
+        return "ease" if "ease" in self.retrievers else "cooc"
+
+    # -- scoring --------------------------------------------------------------------------------
+
+    def _scores(self, batch: Batch, regions: list[str | None]) -> dict[str, np.ndarray]:
+        out = {name: r.score(batch) for name, r in self.retrievers.items()}
+        pop = np.stack([self.popularity.scores([f"region:{r}"] if r else []) for r in regions])
+        out[POPULAR] = pop
+        return out
+
+    def _candidates_for(self, users: np.ndarray, history: sp.csr_matrix, recent: list[np.ndarray],
+                        allowed: BoolArray | None = None, regions: list[str | None] | None = None) -> CandidateSet:
+        if regions is None:
+            regions = [self._region_of(u) for u in users]
+        batch = Batch(users, history.tocsr(), recent)
+        scores = self._scores(batch, regions)
+        eligible = np.ones((len(users), self.catalog.n_items), bool) if allowed is None else np.repeat(
+            np.asarray(allowed, bool)[None, :], len(users), axis=0)
+        h = batch.history.tocoo()
+        eligible[h.row, h.col] = False
+        for r, items in enumerate(recent):
+            eligible[r, items] = False
+        rows, items, ranks = retrieve(scores, eligible, self.config.depth)
+        cols, names = score_features(scores, eligible, rows, items, ranks)
+        cols.append(np.log1p(self.item_popularity[items]).astype(np.float64))
+        names.append("item_log_popularity")
+        activity = np.asarray(batch.history.getnnz(axis=1), np.float64)
+        cols.append(np.log1p(activity[rows]))
+        names.append("user_log_activity")
+        cols.append(self._seller_affinity(batch.history, rows, items))
+        names.append("seller_affinity")
+        empty = np.diff(batch.history.indptr) == 0
+        known = (users >= 0) & (users < self.catalog.n_users) & ("als" in self.retrievers)
+        coldness = np.where(empty, np.where(known, 1, 2), 0).astype(np.int8)
+        return CandidateSet(rows, items, np.column_stack(cols), tuple(names), coldness)
+
+    def _seller_affinity(self, history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Share of the user's history sold by the candidate's seller (NaN without sellers)."""
+        if self.item_sellers is None:
+            return np.full(len(rows), np.nan)
+        sellers = self.item_sellers
+        n_sellers = int(sellers.max(initial=-1)) + 1
+        valid = sellers >= 0
+        to_seller = sp.csr_matrix((np.ones(int(valid.sum())), (np.flatnonzero(valid), sellers[valid])),
+                                  shape=(len(sellers), max(n_sellers, 1)))
+        h = history.copy()
+        h.data[:] = 1.0
+        per_seller = (h @ to_seller).tocsr()
+        total = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1.0)
+        s = sellers[items]
+        out = np.zeros(len(rows))
+        ok = s >= 0
+        out[ok] = np.asarray(per_seller[rows[ok], s[ok]]).ravel() / total[rows[ok]]
+        return out
+
+    def _region_of(self, user: int) -> str | None:
+        if self.user_region is None or not 0 <= user < len(self.user_region) or self.user_region[user] < 0:
+            return None
+        return self.region_names[int(self.user_region[user])]
+
+    def _rank(self, cs: CandidateSet) -> np.ndarray:
+        """Ranker scores; stage-1 order where the ranker lost on validation; and for users
+        with no history at all (cold start) popularity in their region, since neither the
+        ranker nor the other retrievers learnt anything about such users. A known user who
+        arrives with no history (the service had none to send) is ranked by their ALS factors."""
+        if self.uses_ranker and self.ranker is not None:
+            scores = self.ranker.score(cs.features)
+        else:
+            scores = -cs.features[:, cs.names.index(f"{self._first()}_lrank")].astype(np.float64)
+        coldness = cs.coldness[cs.rows] if len(cs.coldness) else np.zeros(len(cs), np.int8)
+        if coldness.any():
+            scores = scores.copy()
+            known = coldness == 1
+            scores[known] = cs.features[known, cs.names.index("als_score")]
+            cold = coldness == 2
+            scores[cold] = cs.features[cold, cs.names.index(f"{POPULAR}_score")]
+        return scores
+
+    def _final_scores(self, cs: CandidateSet, k: int) -> np.ndarray:
+        """Ranked scores, with the best matching never-seen listing of each row lifted into the
+        last `cold_slots` positions of its top k (see `PipelineConfig.cold_slots`)."""
+        scores = self._rank(cs)
+        slots = min(self.config.cold_slots, k)
+        if slots <= 0 or "content_z" not in cs.names or len(cs) == 0:
+            return scores
+        cold = (self.item_popularity[cs.items] == 0) & (cs.features[:, cs.names.index("content_z")] >= self.config.cold_min_z)
+        if not cold.any():
+            return scores
+        scores = scores.copy()
+        n_rows = int(cs.rows.max()) + 1
+        content = cs.features[:, cs.names.index("content_z")]
+        best_cold = _top_from_pairs(cs.rows[cold], np.flatnonzero(cold), content[cold], n_rows, slots)
+        for row in np.unique(cs.rows[cold]):
+            # just above the warm item at position k - slots, which the cold ones displace
+            warm_scores = scores[(cs.rows == row) & ~cold]
+            ordered = np.sort(warm_scores)[::-1]
+            cut = ordered[k - slots] if len(ordered) > k - slots else (ordered[-1] if len(ordered) else 0.0)
+            chosen = best_cold[row][best_cold[row] >= 0]
+            scores[chosen] = np.maximum(scores[chosen], cut + 1e-6 * (1 + np.arange(len(chosen))[::-1]))
+        return scores
+
+    def recommend_batch(self, users: np.ndarray, history: sp.csr_matrix, recent: list[np.ndarray], k: int,
+                        allowed: BoolArray | None = None) -> np.ndarray:
+        """(len(users), k) item indices best first, -1 padding; history and disallowed excluded."""
+        out = np.full((len(users), k), -1, np.int64)
+        step = self.config.batch_users
+        for lo in range(0, len(users), step):
+            hi = min(lo + step, len(users))
+            cs = self._candidates_for(users[lo:hi], history[lo:hi], recent[lo:hi], allowed)
+            out[lo:hi] = _top_from_pairs(cs.rows, cs.items, self._final_scores(cs, k), hi - lo, k)
+        return out
+
+    # -- the Recommender contract ------------------------------------------------------------------
+
+    def recommend(self, query: Query, allowed: BoolArray | None = None) -> Candidates:
+        n = self.catalog.n_items
+        hist = np.asarray(query.history, np.int64)
+        hist = hist[(hist >= 0) & (hist < n)]
+        row = sp.csr_matrix((np.ones(len(hist), np.float32), (np.zeros(len(hist), np.int64), hist)), shape=(1, n))
+        row.sum_duplicates()
+        row.data[:] = 1.0
+        user = query.user if 0 <= query.user < self.catalog.n_users else -1
+        region = query.region if query.region is not None else self._region_of(user)
+        cs = self._candidates_for(np.array([user]), row, [hist], allowed, [region])
+        if len(cs) == 0:
+            return Candidates(np.empty(0, np.int64), np.empty(0, np.float32))
+        scores = self._final_scores(cs, query.k)
+        order = np.argsort(-scores, kind="stable")[: query.k]
+        return Candidates(cs.items[order].astype(np.int64), scores[order].astype(np.float32))
+
+    def similar(self, item: int, k: int, allowed: BoolArray | None = None) -> Candidates:
+        """Items most like `item`: co-occurrence and EASE neighbours blended with content
+        similarity and same-seller listings, so a new listing with no interactions still gets
+        neighbours from its text and its seller."""
+        n = self.catalog.n_items
+        if not 0 <= item < n:
+            raise IndexError(f"item {item} is not in the catalogue (0..{n - 1})")
+        row = sp.csr_matrix((np.ones(1, np.float32), ([0], [item])), shape=(1, n))
+        batch = Batch(np.array([-1]), row, [np.array([item])])
+        total = np.zeros(n, np.float64)
+        for name in ("ease", "cooc", "content"):
+            r = self.retrievers.get(name)
+            if r is None:
+                continue
+            s = r.score(batch)[0].astype(np.float64)
+            spread = float(s.std())
+            if spread > 0:
+                total += (s - s.mean()) / spread
+        if self.item_sellers is not None and self.item_sellers[item] >= 0:
+            total += 0.5 * (self.item_sellers == self.item_sellers[item])
+        total += 1e-6 * self.item_popularity / max(float(self.item_popularity.max(initial=0.0)), 1.0)
+        mask = np.ones(n, bool) if allowed is None else np.asarray(allowed, bool).copy()
+        mask[item] = False
+        total[~mask] = -np.inf
+        k_eff = min(k, int(mask.sum()))
+        if k_eff <= 0:
+            return Candidates(np.empty(0, np.int64), np.empty(0, np.float32))
+        top = np.argpartition(-total, k_eff - 1)[:k_eff]
+        top = top[np.argsort(-total[top], kind="stable")]
+        return Candidates(top.astype(np.int64), total[top].astype(np.float32))
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def to_bundle(self) -> Any:
+        """An :class:`~marketpilot.platform.models.artifacts.ArrayBundle` (no pickle)."""
+        from marketpilot.platform.models.artifacts import ArrayBundle
+
+        arrays: dict[str, np.ndarray] = {
+            "item_popularity": self.item_popularity, "user_activity": self.user_activity,
+        }
+        params: dict[str, Any] = {}
+        for name, r in self.retrievers.items():
+            for key, value in r.state().items():
+                arrays[f"r_{name}__{key}"] = value
+            params[name] = r.params()
+        for key, value in self.popularity.state().items():
+            arrays[f"pop__{key}"] = value
+        if self.item_sellers is not None:
+            arrays["item_sellers"] = self.item_sellers
+        if self.user_region is not None:
+            arrays["user_region"] = self.user_region
+        metadata = {
+            "format": 1,
+            "config": json.loads(json.dumps(self.config.to_json())),
+            "retrievers": params,
+            "retriever_order": list(self.retrievers),
+            "popularity_groups": self.popularity.group_names(),
+            "region_names": self.region_names,
+            "listing_ids": [str(x) for x in self.catalog.listing_ids],
+            "user_ids": [str(x) for x in self.catalog.user_ids],
+            "uses_ranker": self.uses_ranker,
+            "validation": self.validation,
+            "ranker": None if self.ranker is None else {
+                "model": self.ranker.to_text(), "features": list(self.ranker.feature_names),
+                "tie_feature": self.ranker.tie_feature},
+        }
+        return ArrayBundle(arrays=arrays, metadata=metadata)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> TwoStagePipeline:
+        meta = bundle.metadata
+        out = cls(PipelineConfig.from_json(meta["config"]))
+        out.catalog = Catalog.build(list(meta["listing_ids"]), list(meta["user_ids"]))
+        arrays = dict(bundle.arrays)
+        for name in meta["retriever_order"]:
+            params = meta["retrievers"][name]
+            prefix = f"r_{name}__"
+            state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            out.retrievers[name] = RETRIEVER_TYPES[name].from_state(state, params)
+        pop_state = {k[len("pop__"):]: v for k, v in arrays.items() if k.startswith("pop__")}
+        out.popularity = Popularity.from_state(pop_state, out.config.popularity_half_life_days,
+                                               list(meta["popularity_groups"]))
+        out.item_popularity, out.user_activity = arrays["item_popularity"], arrays["user_activity"]
+        out.item_sellers = arrays.get("item_sellers")
+        out.user_region = arrays.get("user_region")
+        out.region_names = list(meta["region_names"])
+        out.uses_ranker = bool(meta["uses_ranker"])
+        out.validation = dict(meta["validation"])
+        if meta.get("ranker"):
+            r = meta["ranker"]
+            out.ranker = Ranker.from_text(r["model"], tuple(r["features"]), out.config.ranker, int(r["tie_feature"]))
+        return out
+
+
+def _positives(held: sp.csr_matrix, all_weights: np.ndarray) -> sp.csr_matrix:
+    """Ranker labels: held-out pairs whose strongest event is above the weakest event type in
+    the data (a click, a purchase, but not a bare view, which on a marketplace mostly says
+    where the page put the item); with a single event type (ratings) every pair counts."""
+    weights = np.unique(all_weights)
+    out = held.copy().tocsr()
+    floor = weights[0] if len(weights) > 1 else 0.0
+    out.data = (out.data > floor).astype(np.float32)
+    out.eliminate_zeros()
+    return out
+
+
+def _top_from_pairs(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """Per row, the k best items of its (row, item, score) pairs; -1 pads."""
+    out = np.full((n_rows, k), -1, np.int64)
+    if len(rows) == 0:
+        return out
+    order = np.lexsort((-scores, rows))
+    r_sorted = rows[order]
+    start = np.searchsorted(r_sorted, r_sorted, side="left")
+    pos = np.arange(len(order)) - start
+    keep = pos < k
+    out[r_sorted[keep], pos[keep]] = items[order][keep]
+    return out

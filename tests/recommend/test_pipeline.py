@@ -1,0 +1,109 @@
+"""The two-stage pipeline as the online service uses it: the Recommender contract, the
+allowed mask, cold start for new users and new listings, and persistence."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketpilot.recommend.catalog_data import fit_pipeline
+from marketpilot.recommend.model import Query, Recommender
+from marketpilot.recommend.pipeline import PipelineConfig, TwoStagePipeline
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planted import group_of, planted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[TwoStagePipeline, pd.DataFrame]:
+    frame, listings, users = planted()
+    # one listing nobody has interacted with yet: cold start
+    listings = pd.concat([listings, pd.DataFrame({
+        "listing_id": ["new_bike"], "seller_id": ["s1"], "title": ["road bike carbon 99"],
+        "category_path": ["cat1/sub"], "attributes": ['{"group": 1}']})], ignore_index=True)
+    config = PipelineConfig(validation_repeats=2, batch_users=16)
+    config.ranker.trees = 30
+    config.ranker.min_child_samples = 5
+    return fit_pipeline(frame, listings, users, config), frame
+
+
+def test_the_pipeline_is_a_recommender_and_recommends_the_users_taste(fitted) -> None:
+    pipeline, _ = fitted
+    assert isinstance(pipeline, Recommender)
+    cat = pipeline.catalog
+    user = cat.user_index["u2_05"]
+    history = np.array([cat.item_index[f"i2_{i:02d}"] for i in range(3)])
+    got = pipeline.recommend(Query(k=5, user=user, history=history))
+    assert len(got.items) == 5
+    assert not set(got.items.tolist()) & set(history.tolist())
+    assert np.all(np.diff(got.scores) <= 0)
+    assert sum(group_of(cat.listing_ids[i]) == 2 for i in got.items) >= 4
+
+
+def test_disallowed_items_are_never_returned(fitted) -> None:
+    pipeline, _ = fitted
+    cat = pipeline.catalog
+    allowed = np.ones(cat.n_items, bool)
+    allowed[[cat.item_index[f"i0_{i:02d}"] for i in range(15)]] = False
+    for user in range(0, cat.n_users, 7):
+        got = pipeline.recommend(Query(k=10, user=user), allowed)
+        assert allowed[got.items].all()
+    only = np.zeros(cat.n_items, bool)
+    only[:2] = True
+    assert set(pipeline.recommend(Query(k=10, user=0), only).items.tolist()) <= {0, 1}
+    assert len(pipeline.similar(0, 5, np.zeros(cat.n_items, bool)).items) == 0
+
+
+def test_a_new_user_gets_their_regions_popular_items_and_a_session_steers_them(fitted) -> None:
+    pipeline, _ = fitted
+    cat = pipeline.catalog
+    cold = pipeline.recommend(Query(k=5, region="R1"))
+    assert sum(group_of(cat.listing_ids[i]) == 1 for i in cold.items) >= 4
+    session = np.array([cat.item_index["i0_01"], cat.item_index["i0_02"]])
+    steered = pipeline.recommend(Query(k=5, history=session, region="R1"))
+    assert sum(group_of(cat.listing_ids[i]) == 0 for i in steered.items) >= 3
+
+
+def test_a_new_listing_has_neighbours_from_its_text_and_seller(fitted) -> None:
+    pipeline, _ = fitted
+    cat = pipeline.catalog
+    got = pipeline.similar(cat.item_index["new_bike"], 5)
+    assert cat.item_index["new_bike"] not in got.items
+    assert all(cat.listing_ids[i].startswith("i1_") for i in got.items)
+
+
+def test_the_pipeline_round_trips_through_an_array_bundle(fitted, tmp_path) -> None:
+    from marketpilot.platform.models.artifacts import load_model, save_model
+
+    pipeline, _ = fitted
+    save_model(pipeline.to_bundle(), tmp_path / "m")
+    loaded = TwoStagePipeline.from_bundle(load_model(tmp_path / "m"))
+    assert loaded.uses_ranker == pipeline.uses_ranker
+    for user in (0, 17, 55):
+        q = Query(k=8, user=user, history=np.array([user % 60]))
+        a, b = pipeline.recommend(q), loaded.recommend(q)
+        assert a.items.tolist() == b.items.tolist()
+        assert np.allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_fitting_is_deterministic() -> None:
+    frame, listings, users = planted(seed=3)
+    config = PipelineConfig(validation_repeats=2)
+    config.ranker.trees = 20
+    config.ranker.min_child_samples = 5
+    a = fit_pipeline(frame, listings, users, config)
+    b = fit_pipeline(frame, listings, users, config)
+    assert a.validation == b.validation
+    q = Query(k=10, user=3)
+    assert a.recommend(q).items.tolist() == b.recommend(q).items.tolist()
+
+
+def test_a_known_user_sent_without_history_is_ranked_by_their_learnt_taste(fitted) -> None:
+    pipeline, _ = fitted
+    cat = pipeline.catalog
+    got = pipeline.recommend(Query(k=5, user=cat.user_index["u0_03"]))
+    assert sum(group_of(cat.listing_ids[i]) == 0 for i in got.items) >= 4
