@@ -86,6 +86,7 @@ TAG_TRAINER = "training.trainer"
 _BUILTIN: dict[str, str] = {
     "click": "marketpilot.platform.models.retraining_click:ClickTrainer",
     "recommend": "marketpilot.recommend.trainer:RecommendTrainer",
+    "fraud": "marketpilot.fraud.train:FraudTrainer",
 }
 
 
