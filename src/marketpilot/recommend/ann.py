@@ -1,0 +1,211 @@
+"""Approximate nearest neighbours over item embeddings (hnswlib HNSW graph).
+
+Labels are catalogue item indices, so results plug straight into `Candidates`. New listings
+are inserted into the live graph (:meth:`AnnIndex.add`; the capacity grows by
+``resize_index``, which re-allocates but does not rebuild the graph), so a listing created
+after training is retrievable by its content embedding at once. Delisted items can be
+hidden with :meth:`AnnIndex.remove` (``mark_deleted``) or per query with `allowed`.
+
+Filtered queries: when most items are allowed, the index over-fetches and drops the rest
+(cheap, all in C++); when the mask is selective (below `filter_below`) and leaves at most
+`exact_below` items, those are scored exactly with one matrix product (a graph walk would
+visit mostly forbidden nodes); only a selective mask over a huge catalogue falls back to
+hnswlib's filter predicate (a Python call per visited node). :meth:`AnnIndex.exact` is the brute-force answer the recall is measured against
+(:func:`recall_at_k`).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Literal
+
+import hnswlib
+import numpy as np
+import numpy.typing as npt
+
+from marketpilot.recommend.model import BoolArray, Candidates, IntArray
+
+Space = Literal["cosine", "ip"]
+Vectors = npt.NDArray[np.float32]
+
+
+class AnnIndex:
+    """An HNSW index of item vectors with incremental adds.
+
+    ``space="cosine"`` scores are cosine similarities, ``"ip"`` inner products (hnswlib
+    returns distances ``1 - similarity``; this class converts them back).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        space: Space = "cosine",
+        capacity: int = 1024,
+        m: int = 16,
+        ef_construction: int = 100,
+        ef: int = 64,
+        seed: int = 42,
+        threads: int = -1,
+        filter_below: float = 0.2,
+        exact_below: int = 200_000,
+    ) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be positive, got {dim}")
+        if space not in ("cosine", "ip"):
+            raise ValueError(f"space must be 'cosine' or 'ip', got {space!r}")
+        self.dim = dim
+        self.space: Space = space
+        self.ef = ef
+        self.threads = threads
+        self.filter_below = filter_below
+        self.exact_below = exact_below
+        self._index = hnswlib.Index(space=space, dim=dim)
+        self._index.init_index(max_elements=max(capacity, 1), ef_construction=ef_construction, M=m, random_seed=seed)
+        self._index.set_ef(ef)
+        self._vectors = np.zeros((0, dim), dtype=np.float32)  # kept for exact search / recall
+        self._present = np.zeros(0, dtype=np.bool_)  # label is in the index and not removed
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return int(self._index.get_current_count())
+
+    def add(self, vectors: npt.ArrayLike, labels: npt.ArrayLike) -> None:
+        """Insert items (or replace the vector of a label already present); no rebuild."""
+        x = self._check(vectors)
+        ids = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(ids) != len(x):
+            raise ValueError(f"{len(x)} vectors but {len(ids)} labels")
+        if len(ids) and ids.min() < 0:
+            raise ValueError("labels must be non-negative item indices")
+        with self._lock:
+            need = len(self) + len(ids)
+            capacity = self._index.get_max_elements()
+            if need > capacity:
+                self._index.resize_index(max(need, 2 * capacity))
+            self._index.add_items(x, ids, num_threads=self.threads)
+            top = int(ids.max()) + 1 if len(ids) else 0
+            if top > len(self._vectors):
+                size = max(top, 2 * len(self._vectors))
+                grown = np.zeros((size, self.dim), dtype=np.float32)
+                grown[: len(self._vectors)] = self._vectors
+                present = np.zeros(size, dtype=np.bool_)
+                present[: len(self._present)] = self._present
+                self._vectors, self._present = grown, present
+            self._vectors[ids] = self._normalised(x)
+            self._present[ids] = True
+
+    def remove(self, label: int) -> None:
+        """Hide an item from every later query (it stays in the graph as a waypoint)."""
+        self._index.mark_deleted(int(label))
+        self._present[int(label)] = False
+
+    def query(self, vector: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> Candidates:
+        """The k nearest items to one vector, best first, none with ``allowed[i] == False``."""
+        x = self._check(vector)
+        if len(x) != 1:
+            raise ValueError(f"query takes one vector, got {len(x)}")
+        n = len(self)
+        if n == 0 or k < 1:
+            return Candidates(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        if allowed is None:
+            return self._knn(x, min(k, n))
+        share = float(np.count_nonzero(allowed)) / max(len(allowed), 1)
+        if share == 0.0:
+            return Candidates(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        if share >= self.filter_below:
+            fetch = min(n, int(np.ceil(k / share * 1.5)) + 8)
+            while True:
+                got = self._knn(x, fetch)
+                inside = got.items < len(allowed)
+                inside[inside] = allowed[got.items[inside]]
+                if inside.sum() >= k or fetch >= n:
+                    return Candidates(got.items[inside][:k], got.scores[inside][:k])
+                fetch = min(n, fetch * 4)
+        labels = self._labels(allowed)
+        if len(labels) <= self.exact_below:  # few enough to score them all: exact and fast
+            return self._rank(self._normalised(x)[0], labels, k)
+        size = len(allowed)
+        return self._knn(x, min(k, n), lambda label: label < size and bool(allowed[label]))
+
+    def _labels(self, allowed: BoolArray | None) -> IntArray:
+        """Indexed, not removed labels, within `allowed` if given."""
+        present = self._present
+        if allowed is None:
+            return np.flatnonzero(present).astype(np.int64)
+        m = min(len(present), len(allowed))
+        return np.flatnonzero(present[:m] & allowed[:m]).astype(np.int64)
+
+    def _knn(self, x: Vectors, k: int, keep: object = None) -> Candidates:
+        self._index.set_ef(max(self.ef, k))
+        try:
+            labels, distances = self._index.knn_query(x, k=k, num_threads=1, filter=keep)
+        except RuntimeError:  # fewer than k reachable items passed the filter
+            return self._exact_filtered(x, k, keep)
+        return Candidates(labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32))
+
+    def _exact_filtered(self, x: Vectors, k: int, keep: object) -> Candidates:
+        labels = self._labels(None)
+        if keep is not None:
+            labels = labels[[bool(keep(int(lb))) for lb in labels]]  # type: ignore[operator]
+        return self._rank(self._normalised(x)[0], labels, k)
+
+    def exact(self, vector: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> Candidates:
+        """Brute-force top k over every indexed item (the reference for recall)."""
+        x = self._normalised(self._check(vector))[0]
+        return self._rank(x, self._labels(allowed), k)
+
+    def _rank(self, x: Vectors, labels: IntArray, k: int) -> Candidates:
+        if len(labels) == 0:
+            return Candidates(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        sims = self._vectors[labels] @ x
+        k = min(k, len(labels))
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(labels) else np.arange(len(labels))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return Candidates(labels[top], sims[top].astype(np.float32))
+
+    def save(self, path: Path) -> None:
+        self._index.save_index(str(path))
+        np.save(path.with_suffix(".vectors.npy"), self._vectors)
+
+    @classmethod
+    def load(cls, path: Path, dim: int, *, space: Space = "cosine", ef: int = 64) -> AnnIndex:
+        index = cls(dim, space=space, ef=ef)
+        index._index.load_index(str(path), allow_replace_deleted=False)
+        index._index.set_ef(ef)
+        index._vectors = np.load(path.with_suffix(".vectors.npy"))
+        index._present = np.zeros(len(index._vectors), dtype=np.bool_)
+        index._present[np.asarray(index._index.get_ids_list(), dtype=np.int64)] = True
+        return index
+
+    def _check(self, vectors: npt.ArrayLike) -> Vectors:
+        x = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"vectors must have {self.dim} columns, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("vectors must be finite")
+        return x
+
+    def _normalised(self, x: Vectors) -> Vectors:
+        if self.space == "ip":
+            return x
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def recall_at_k(index: AnnIndex, queries: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> float:
+    """Mean share of the exact top k that the ANN query returns, over the query vectors."""
+    q = np.asarray(queries, dtype=np.float32)
+    hits = 0
+    total = 0
+    for row in q:
+        truth = index.exact(row, k, allowed).items
+        if len(truth) == 0:
+            continue
+        got = index.query(row, k, allowed).items
+        hits += len(np.intersect1d(truth, got))
+        total += len(truth)
+    return hits / total if total else 1.0

@@ -1,0 +1,464 @@
+"""The recommendation request path: filter, rank (model or fallback), guard, log.
+
+One request:
+
+1. bring availability up to date (embedded: every request; distributed: every
+   ``refresh_interval``) and build the mask: servable listings, the request's filters,
+   minus what the suppression rule hides (recently purchased, impressions cap);
+2. read the user's / session's recent items from the online feature store (the history
+   the model conditions on, and "already seen" items, which are suppressed too);
+3. pick the strategy: the trained recommender, unless there is none, drift is active for it
+   (``DriftService.is_active``), a feature read failed, or the time already spent plus the
+   model's recent p95 would miss the latency budget; then the deterministic
+   :class:`~marketpilot.recommend.fallback.PopularityFallback` serves, the response's
+   ``strategy`` names why, and ``marketpilot_recommendation_fallbacks_total{reason}`` counts it;
+4. drop anything the mask forbids (a model must never return such items; this guard makes
+   "never served" independent of every model's correctness);
+5. log the slate (``RecommendationServed``, batched through the outbox) and return it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from marketpilot.domain.errors import InvalidInput, NotFound
+from marketpilot.platform.config import Settings
+from marketpilot.platform.db import Database
+from marketpilot.platform.features.catalog import recent_items_view
+from marketpilot.platform.features.online import OnlineStore
+from marketpilot.platform.monitoring.metrics import LATENCY_BUCKETS
+from marketpilot.recommend.availability import Availability, Filters, SuppressionRule
+from marketpilot.recommend.events import RecommendationServed, SlateLog
+from marketpilot.recommend.fallback import FALLBACK_NAME, FALLBACK_VERSION, PopularityFallback
+from marketpilot.recommend.model import BoolArray, Candidates, IntArray, Query, Recommender
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "recommend"
+MAX_K = 100
+HISTORY_LENGTH = 50
+
+
+class Strategy:
+    MODEL = "model"
+    DRIFT = "fallback_drift"
+    MODEL_UNAVAILABLE = "fallback_model_unavailable"
+    MODEL_ERROR = "fallback_model_error"
+    FEATURE_UNAVAILABLE = "fallback_feature_unavailable"
+    LATENCY_BUDGET = "fallback_latency_budget"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A trained recommender and the versions to report (e.g. ``{"recommend": "3"}``)."""
+
+    model: Recommender
+    versions: dict[str, str]
+
+
+ModelLoader = Callable[[], LoadedModel | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationRequest:
+    k: int = 20
+    user_id: str | None = None
+    session_id: str | None = None
+    region: str | None = None
+    device: str | None = None
+    page: str | None = None
+    seed_listing_id: str | None = None
+    filters: Filters = field(default_factory=Filters)
+    hour: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredListing:
+    listing_id: str
+    score: float
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slate:
+    request_id: str
+    strategy: str
+    items: list[ScoredListing]
+    model_versions: dict[str, str]
+    feature_snapshot_id: str
+
+
+class RecommendationMetrics:
+    """Counters of one service, on its own registry (the API exposes it at /metrics)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "marketpilot_recommendation_requests", "Slates served, by strategy.", ["strategy"], registry=self.registry
+        )
+        self.fallbacks = Counter(
+            "marketpilot_recommendation_fallbacks",
+            "Slates served by the deterministic fallback ranking, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "marketpilot_recommendation_unavailable_dropped",
+            "Items a model returned although the availability mask forbade them (dropped).",
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "marketpilot_recommendation_duration_seconds",
+            "Server-side time of one recommendation request.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+
+class _LatencyWindow:
+    """The model's recent call times; its p95 predicts whether the next call fits."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._times: deque[float] = deque(maxlen=size)
+        self._p95 = 0.0
+        self._since = 0
+
+    def add(self, seconds: float) -> None:
+        self._times.append(seconds)
+        self._since += 1
+        if self._since >= 8 or len(self._times) < 16:
+            self._p95 = float(np.percentile(np.fromiter(self._times, dtype=np.float64), 95))
+            self._since = 0
+
+    @property
+    def p95(self) -> float:
+        return self._p95
+
+
+class RecommendationService:
+    """Serves slates from a trained `Recommender` (or the fallback), never an unavailable item."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: str,
+        *,
+        features: OnlineStore | None = None,
+        drift: Callable[[str], bool] | None = None,
+        model_loader: ModelLoader | None = None,
+        rule: SuppressionRule | None = None,
+        budget_ms: float = 50.0,
+        budget_probe_every: int = 16,
+        refresh_interval: float = 0.0,
+        slate_log: SlateLog | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.features = features
+        self.drift = drift
+        self.budget = budget_ms / 1000.0
+        if budget_probe_every < 1:
+            raise ValueError(f"budget_probe_every must be at least 1, got {budget_probe_every}")
+        self.budget_probe_every = budget_probe_every
+        self._budget_skips = 0
+        self.availability = Availability(db, rule=rule, refresh_interval=refresh_interval, clock=clock)
+        self.fallback = PopularityFallback(db, lambda: self.availability.universe, clock=clock)
+        self.slates = slate_log or SlateLog(db, source)
+        self.metrics = RecommendationMetrics()
+        self._loader = model_loader
+        self._loaded: LoadedModel | None = None
+        self._load_attempted = False
+        self._load_lock = threading.Lock()
+        self._model_latency = _LatencyWindow()
+        self._history_view = recent_items_view()
+
+    # -- model ---------------------------------------------------------------------------
+
+    def model(self) -> LoadedModel | None:
+        """The trained recommender, loaded once on first use (None: serve the fallback)."""
+        if not self._load_attempted:
+            with self._load_lock:
+                if not self._load_attempted:
+                    try:
+                        self._loaded = self._loader() if self._loader is not None else None
+                    except Exception:
+                        log.exception("could not load the recommendation model; serving the fallback")
+                        self._loaded = None
+                    self._load_attempted = True
+        return self._loaded
+
+    def warm(self) -> None:
+        """Do the one-time work (availability snapshot, popularity counts, model load) now,
+        not in the first request."""
+        self.availability.ensure_loaded()
+        self.fallback.reload()
+        self.model()
+
+    def use_model(self, loaded: LoadedModel | None) -> None:
+        """Swap the served model (after a promotion), or drop it (None)."""
+        with self._load_lock:
+            self._loaded = loaded
+            self._load_attempted = True
+            self._model_latency = _LatencyWindow()
+
+    # -- requests ------------------------------------------------------------------------
+
+    def recommend(self, request: RecommendationRequest) -> Slate:
+        _validate(request)
+        av = self.availability
+        # One-time work (model load, availability snapshot) is start-up cost, not request
+        # time: it neither counts against the budget nor pushes the request to the fallback.
+        loaded = self.model()
+        av.ensure_loaded()
+        started = time.perf_counter()
+        av.refresh()
+        u = av.universe
+        seed = -1
+        if request.seed_listing_id is not None:
+            seed = u.index.get(request.seed_listing_id, -1)
+            if seed < 0:
+                raise NotFound(f"seed listing {request.seed_listing_id!r} not found")
+        allowed = av.mask(request.filters)
+        subject = request.user_id or request.session_id
+        hidden = av.suppressed(request.user_id, subject)
+        if len(hidden):
+            allowed[hidden[hidden < len(allowed)]] = False
+        if seed >= 0:
+            allowed[seed] = False
+
+        history, history_ms, feature_ok = self._history(request)
+        if av.rule.seen_history and len(history):
+            allowed[history[history < len(allowed)]] = False
+        query = Query(
+            k=request.k,
+            history=history,
+            region=request.region,
+            device=request.device,
+            page=request.page,
+            hour=request.hour,
+            seed_item=seed,
+        )
+        strategy = self._strategy(loaded, feature_ok, started)
+        items: IntArray
+        scores: np.ndarray
+        if strategy == Strategy.MODEL:
+            assert loaded is not None
+            try:
+                items, scores = self._from_model(loaded.model, query, request, allowed)
+            except Exception:
+                log.exception("recommendation model failed; serving the fallback")
+                strategy = Strategy.MODEL_ERROR
+        if strategy != Strategy.MODEL:
+            self.metrics.fallbacks.labels(strategy.removeprefix("fallback_")).inc()
+            items, scores = self.fallback.recommend(query, allowed)
+            versions = {FALLBACK_NAME: FALLBACK_VERSION}
+        else:
+            assert loaded is not None
+            versions = dict(loaded.versions)
+
+        # The guard: whatever ranked, nothing outside the mask leaves this method.
+        keep = (items >= 0) & (items < len(allowed))
+        keep[keep] = allowed[items[keep]]
+        if not keep.all():
+            self.metrics.dropped.inc(int((~keep).sum()))
+            items, scores = items[keep], scores[keep]
+        items, scores = items[: request.k], scores[: request.k]
+
+        request_id = uuid.uuid4().hex
+        snapshot = f"o{av.cursor}-h{history_ms}"
+        ids = [u.ids[int(i)] for i in items]
+        slate = Slate(
+            request_id=request_id,
+            strategy=strategy,
+            items=[ScoredListing(lid, float(s), p) for p, (lid, s) in enumerate(zip(ids, scores.tolist(), strict=True))],
+            model_versions=versions,
+            feature_snapshot_id=snapshot,
+        )
+        av.record_impressions(subject, items.tolist())
+        self.slates.append(
+            RecommendationServed(
+                request_id=request_id,
+                user_id=request.user_id,
+                session_id=request.session_id,
+                items=ids,
+                positions=list(range(len(ids))),
+                scores=[float(s) for s in scores.tolist()],
+                strategy=strategy,
+                model_versions=versions,
+                feature_snapshot_id=snapshot,
+                region=request.region,
+                device=request.device,
+                page=request.page,
+                seed_listing_id=request.seed_listing_id,
+                served_at=datetime.now(UTC).isoformat(),
+            )
+        )
+        self.metrics.requests.labels(strategy).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return slate
+
+    def similar(self, listing_id: str, k: int = 20) -> Slate:
+        """Listings like `listing_id` (itself excluded), servable ones only."""
+        if not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
+        av = self.availability
+        av.refresh()
+        u = av.universe
+        item = u.index.get(listing_id, -1)
+        if item < 0:
+            raise NotFound(f"listing {listing_id!r} not found")
+        allowed = av.mask()
+        allowed[item] = False
+        loaded = self.model()
+        strategy = Strategy.MODEL_UNAVAILABLE if loaded is None else Strategy.MODEL
+        items = np.empty(0, dtype=np.int64)
+        scores = np.empty(0, dtype=np.float32)
+        if loaded is not None:
+            if self.drift is not None and self.drift(MODEL_NAME):
+                strategy = Strategy.DRIFT
+            else:
+                catalog = loaded.model.catalog
+                own = catalog.item_index.get(listing_id)
+                if own is None:
+                    strategy = Strategy.MODEL_UNAVAILABLE  # listing newer than the model
+                else:
+                    try:
+                        got = loaded.model.similar(own, k, av.to_catalog(catalog, allowed))
+                        items = av.universe_indices(catalog, got.items)
+                        scores = got.scores
+                    except Exception:
+                        log.exception("similar() failed; serving the fallback")
+                        strategy = Strategy.MODEL_ERROR
+        if strategy != Strategy.MODEL:
+            self.metrics.fallbacks.labels(strategy.removeprefix("fallback_")).inc()
+            items, scores = self.fallback.similar(item, k, allowed)
+            versions = {FALLBACK_NAME: FALLBACK_VERSION}
+        else:
+            assert loaded is not None
+            versions = dict(loaded.versions)
+        keep = (items >= 0) & (items < len(allowed))
+        keep[keep] = allowed[items[keep]]
+        items, scores = items[keep][:k], np.asarray(scores)[keep][:k]
+        return Slate(
+            request_id=uuid.uuid4().hex,
+            strategy=strategy,
+            items=[ScoredListing(u.ids[int(i)], float(s), p) for p, (i, s) in enumerate(zip(items, scores, strict=True))],
+            model_versions=versions,
+            feature_snapshot_id=f"o{av.cursor}",
+        )
+
+    def close(self) -> None:
+        self.slates.close()
+        self.availability.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _strategy(self, loaded: LoadedModel | None, feature_ok: bool, started: float) -> str:
+        if loaded is None:
+            return Strategy.MODEL_UNAVAILABLE
+        if self.drift is not None and self.drift(MODEL_NAME):
+            return Strategy.DRIFT
+        if not feature_ok:
+            return Strategy.FEATURE_UNAVAILABLE
+        if time.perf_counter() - started + self._model_latency.p95 > self.budget:
+            # Every `budget_probe_every`-th skip still goes to the model, so the estimate keeps
+            # being measured and the model returns once it is fast again.
+            self._budget_skips += 1
+            if self._budget_skips % self.budget_probe_every:
+                return Strategy.LATENCY_BUDGET
+        return Strategy.MODEL
+
+    def _from_model(
+        self, model: Recommender, query: Query, request: RecommendationRequest, allowed: BoolArray
+    ) -> tuple[IntArray, np.ndarray]:
+        av = self.availability
+        catalog = model.catalog
+        index = catalog.item_index
+        u = av.universe
+        own_history = np.fromiter(
+            (index.get(u.ids[int(i)], -1) for i in query.history), dtype=np.int64, count=len(query.history)
+        )
+        own_query = Query(
+            k=query.k,
+            user=catalog.user_index.get(request.user_id, -1) if request.user_id else -1,
+            history=own_history[own_history >= 0],
+            region=query.region,
+            device=query.device,
+            page=query.page,
+            hour=query.hour,
+            seed_item=index.get(request.seed_listing_id, -1) if request.seed_listing_id else -1,
+        )
+        t0 = time.perf_counter()
+        got: Candidates = model.recommend(own_query, av.to_catalog(catalog, allowed))
+        self._model_latency.add(time.perf_counter() - t0)
+        return av.universe_indices(catalog, got.items), np.asarray(got.scores, dtype=np.float32)
+
+    def _history(self, request: RecommendationRequest) -> tuple[IntArray, int, bool]:
+        """(universe indices of recent items, most recent LAST; feature event time ms; ok)."""
+        subject = request.user_id or request.session_id
+        if subject is None or self.features is None:
+            return np.empty(0, dtype=np.int64), 0, True
+        try:
+            batch = self.features.read(self._history_view, [subject], ["recent_items"])
+        except Exception:
+            log.warning("recent-items feature read failed", exc_info=True)
+            return np.empty(0, dtype=np.int64), 0, False
+        if not bool(batch.present[0]):
+            return np.empty(0, dtype=np.int64), 0, True
+        index = self.availability.universe.index
+        newest_first = [index.get(str(x), -1) for x in batch.ids("recent_items", 0)][:HISTORY_LENGTH]
+        found = np.asarray([i for i in reversed(newest_first) if i >= 0], dtype=np.int64)
+        return found, int(batch.event_time[0]), True
+
+
+def _validate(request: RecommendationRequest) -> None:
+    if not 1 <= request.k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, got {request.k}")
+    if request.user_id is None and request.session_id is None:
+        raise InvalidInput("give a user_id or an anonymous session_id")
+    f = request.filters
+    if f.min_price is not None and f.max_price is not None and f.min_price > f.max_price:
+        raise InvalidInput(f"min_price {f.min_price} is above max_price {f.max_price}")
+    if request.hour is not None and not 0 <= request.hour <= 23:
+        raise InvalidInput(f"hour must be between 0 and 23, got {request.hour}")
+
+
+def load_champion(settings: Settings) -> LoadedModel | None:
+    """The registered ``recommend`` champion, or None when there is none (serve the fallback).
+
+    An embedded home without an MLflow store has no model: answered without importing
+    MLflow (which takes seconds). Any registry error also yields None, logged.
+    """
+    from marketpilot.platform.models.store import store_location
+
+    location = store_location(settings)
+    if location.is_sqlite and not (settings.home / "mlflow.db").exists():
+        return None
+    from marketpilot.platform.models.registry import ModelNotFound, ModelRegistry
+
+    try:
+        with ModelRegistry.from_settings(settings) as registry:
+            loaded = registry.load_version(MODEL_NAME)
+    except ModelNotFound:
+        return None
+    model: object = loaded.model
+    from marketpilot.platform.models.artifacts import ArrayBundle
+
+    if isinstance(model, ArrayBundle):  # the two-stage pipeline is stored as arrays (no pickle)
+        from marketpilot.recommend.pipeline import TwoStagePipeline
+
+        model = TwoStagePipeline.from_bundle(model)
+    if not isinstance(model, Recommender):
+        log.error("registered %r champion is a %s, not a Recommender", MODEL_NAME, type(model).__name__)
+        return None
+    return LoadedModel(model=model, versions={MODEL_NAME: str(loaded.version.version)})

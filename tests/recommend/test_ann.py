@@ -1,0 +1,130 @@
+"""The HNSW item index: incremental adds without a rebuild, filtered queries that never
+return a forbidden item, and recall against exact search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marketpilot.recommend.ann import AnnIndex, recall_at_k
+
+DIM = 16
+
+
+def clustered(n: int, seed: int = 0, clusters: int = 40) -> np.ndarray:
+    """Embeddings as real item embeddings look: tight groups around category centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, DIM))
+    return (centres[rng.integers(0, clusters, n)] + 0.35 * rng.normal(size=(n, DIM))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return clustered(4000)
+
+
+@pytest.fixture
+def index(vectors: np.ndarray) -> AnnIndex:
+    ann = AnnIndex(DIM, capacity=1000, seed=1)
+    ann.add(vectors[:3000], np.arange(3000))
+    return ann
+
+
+def test_recall_at_10_against_exact_search_is_high(index: AnnIndex, vectors: np.ndarray) -> None:
+    queries = clustered(100, seed=7)
+    assert recall_at_k(index, queries, 10) >= 0.95
+
+
+def test_new_items_are_added_to_the_live_graph_and_found_at_once(index: AnnIndex, vectors: np.ndarray) -> None:
+    before = index.query(vectors[0], 5).items.tolist()
+    index.add(vectors[3000:], np.arange(3000, 4000))  # beyond the initial capacity: grows, no rebuild
+    assert len(index) == 4000
+    for label in (3000, 3500, 3999):
+        assert index.query(vectors[label], 1).items.tolist() == [label]
+    after = index.query(vectors[0], 5).items.tolist()
+    assert after[0] == before[0] == 0
+    assert recall_at_k(index, clustered(50, seed=9), 10) >= 0.95
+
+
+def test_filtered_queries_never_return_a_forbidden_item(index: AnnIndex) -> None:
+    rng = np.random.default_rng(3)
+    queries = clustered(30, seed=5)
+    for share in (0.9, 0.5, 0.05, 0.002):  # over-fetch path and predicate path
+        allowed = rng.random(3000) < share
+        for q in queries:
+            got = index.query(q, 10, allowed).items
+            assert allowed[got].all()
+            assert len(got) == min(10, int(allowed.sum()))
+        assert recall_at_k(index, queries, 10, allowed) >= 0.9
+
+
+def test_selective_masks_over_a_large_index_use_the_graph_filter_and_stay_exact_enough(
+    vectors: np.ndarray,
+) -> None:
+    ann = AnnIndex(DIM, seed=1, exact_below=0)  # never score the allowed subset exhaustively
+    ann.add(vectors, np.arange(len(vectors)))
+    allowed = np.random.default_rng(4).random(len(vectors)) < 0.05
+    for q in clustered(20, seed=6):
+        got = ann.query(q, 10, allowed).items
+        assert allowed[got].all() and len(got) == 10
+    assert recall_at_k(ann, clustered(20, seed=6), 10, allowed) >= 0.9
+
+
+def test_nothing_allowed_returns_nothing(index: AnnIndex) -> None:
+    assert len(index.query(np.ones(DIM), 5, np.zeros(3000, dtype=bool)).items) == 0
+
+
+def test_removed_items_are_not_returned(index: AnnIndex, vectors: np.ndarray) -> None:
+    index.remove(42)
+    assert 42 not in index.query(vectors[42], 10).items.tolist()
+
+
+def test_cosine_scores_are_cosine_similarities(index: AnnIndex, vectors: np.ndarray) -> None:
+    q = vectors[10] * 3.0
+    got = index.query(q, 3)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = unit[got.items] @ (q / np.linalg.norm(q))
+    np.testing.assert_allclose(got.scores, expected, rtol=1e-4, atol=1e-5)
+    assert got.items[0] == 10 and got.scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_inner_product_space_ranks_by_dot_product() -> None:
+    x = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]], dtype=np.float32)
+    ann = AnnIndex(2, space="ip")
+    ann.add(x, [0, 1, 2])
+    got = ann.query([1.0, 0.1], 3)
+    assert got.items.tolist() == [1, 0, 2]
+    np.testing.assert_allclose(got.scores, [3.0, 1.0, 0.2], rtol=1e-5)
+    assert ann.exact([1.0, 0.1], 3).items.tolist() == [1, 0, 2]
+
+
+def test_save_and_load_keep_the_answers(index: AnnIndex, vectors: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "items.hnsw"
+    index.save(path)
+    loaded = AnnIndex.load(path, DIM)
+    assert len(loaded) == 3000
+    assert loaded.query(vectors[5], 5).items.tolist() == index.query(vectors[5], 5).items.tolist()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda a: a.add(np.ones((2, 3)), [0, 1]), r"vectors must have 16 columns, got shape \(2, 3\)"),
+        (lambda a: a.add(np.ones((2, DIM)), [0]), "2 vectors but 1 labels"),
+        (lambda a: a.add(np.ones((1, DIM)), [-1]), "labels must be non-negative item indices"),
+        (lambda a: a.add(np.full((1, DIM), np.nan), [0]), "vectors must be finite"),
+        (lambda a: a.query(np.ones((2, DIM)), 3), "query takes one vector, got 2"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_clear_message(call: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(AnnIndex(DIM))  # type: ignore[operator]
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="space must be 'cosine' or 'ip', got 'l2'"):
+        AnnIndex(4, space="l2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dim must be positive, got 0"):
+        AnnIndex(0)
