@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     )
     model_refresh_seconds: float = Field(default=30.0, gt=0, description="How often served aliases are re-read.")
     drift_window_seconds: float = Field(default=300.0, gt=0, description="Drift monitoring window of served models.")
+    recommend_exploration: Literal["off", "epsilon_greedy", "thompson"] = Field(
+        default="off", description="Slot-level exploration policy over recommendation slates."
+    )
+    recommend_epsilon: float = Field(default=0.1, ge=0, le=1, description="Epsilon of epsilon-greedy exploration.")
+    recommend_explore_share: float = Field(
+        default=0.05, ge=0, le=1, description="Cap on explored slots / all slots, per session class and day."
+    )
+    recommend_explore_gmv_per_day: float = Field(
+        default=1e12, ge=0, description="Cap on expected GMV given up by exploring, minor units per class and day."
+    )
+    recommend_cold_start_exposure: float = Field(
+        default=0.0, ge=0, le=1, description="Target share of position-weighted exposure for cold-start listings (0: off)."
+    )
+    recommend_max_relevance_loss: float = Field(
+        default=0.05, ge=0, lt=1, description="Share of a slate's DCG that fairness re-ranking may give up."
+    )
 
     @field_validator("served_models", mode="before")
     @classmethod

@@ -44,6 +44,12 @@ class RecommendationServed(EventData, kw_only=True):
     page: str | None = None
     seed_listing_id: str | None = None
     served_at: str
+    # With a slate policy (slate_policy.py): the probability that the policy shows each item
+    # at its position (1.0 where it is deterministic), whether the slot was explored, and the
+    # session class whose exploration budget paid for it. Off-policy evaluation reads these.
+    propensities: list[float] | None = None
+    explored: list[bool] | None = None
+    session_class: str | None = None
 
 
 register_event_type(RecommendationServed)

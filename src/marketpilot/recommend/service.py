@@ -41,6 +41,7 @@ from marketpilot.recommend.availability import Availability, Filters, Suppressio
 from marketpilot.recommend.events import RecommendationServed, SlateLog
 from marketpilot.recommend.fallback import FALLBACK_NAME, FALLBACK_VERSION, PopularityFallback
 from marketpilot.recommend.model import BoolArray, Candidates, IntArray, Query, Recommender
+from marketpilot.recommend.slate_policy import SlatePolicy, session_class
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class RecommendationService:
         budget_probe_every: int = 16,
         refresh_interval: float = 0.0,
         slate_log: SlateLog | None = None,
+        slate_policy: SlatePolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
@@ -175,6 +177,8 @@ class RecommendationService:
         self.fallback = PopularityFallback(db, lambda: self.availability.universe, clock=clock)
         self.slates = slate_log or SlateLog(db, source)
         self.metrics = RecommendationMetrics()
+        self.slate_policy = slate_policy if slate_policy is not None and slate_policy.active else None
+        self._clock = clock
         self._loader = model_loader
         self._loaded: LoadedModel | None = None
         self._load_attempted = False
@@ -239,8 +243,9 @@ class RecommendationService:
         history, history_ms, feature_ok = self._history(request)
         if av.rule.seen_history and len(history):
             allowed[history[history < len(allowed)]] = False
+        policy = self.slate_policy
         query = Query(
-            k=request.k,
+            k=request.k if policy is None else policy.candidates_for(request.k),
             history=history,
             region=request.region,
             device=request.device,
@@ -272,6 +277,15 @@ class RecommendationService:
         if not keep.all():
             self.metrics.dropped.inc(int((~keep).sum()))
             items, scores = items[keep], scores[keep]
+        propensities: list[float] | None = None
+        explored: list[bool] | None = None
+        session = None
+        if policy is not None:
+            # Fairness re-ranking and exploration over the k + pool candidates (slate_policy.py).
+            session = session_class(request.user_id, request.device)
+            outcome = policy.apply(u, items, scores, request.k, session_class=session, now=self._clock())
+            items, scores = outcome.items, outcome.scores.astype(np.float32)
+            propensities, explored = outcome.propensities.tolist(), outcome.explored.tolist()
         items, scores = items[: request.k], scores[: request.k]
 
         request_id = uuid.uuid4().hex
@@ -301,6 +315,9 @@ class RecommendationService:
                 page=request.page,
                 seed_listing_id=request.seed_listing_id,
                 served_at=datetime.now(UTC).isoformat(),
+                propensities=propensities,
+                explored=explored,
+                session_class=session,
             )
         )
         self.metrics.requests.labels(strategy).inc()

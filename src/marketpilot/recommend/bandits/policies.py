@@ -58,6 +58,10 @@ class SlateRequest:
     values: FloatArray
     features: FloatArray | None = None
     first_explorable: int = 1
+    keys: IntArray | None = None  # stable item ids (catalogue indices) when items are request-local
+
+    def key(self, items: IntArray) -> IntArray:
+        return items if self.keys is None else self.keys[items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +175,7 @@ class ThompsonSampling(_SlotFiller):
         if len(candidates) == 0:
             return -1, 1.0, 0.0
         kept = int(request.slate[position])
-        ids = np.concatenate(([kept], request.pool[candidates]))
+        ids = request.key(np.concatenate(([kept], request.pool[candidates])))
         a, b = self._alpha[ids], self._beta[ids]
         draws = rng.beta(a, b, size=(self.propensity_draws + 1, len(ids)))
         winners = np.argmax(draws, axis=1)

@@ -1,0 +1,131 @@
+"""The recommendation service with a slate policy: exploration fills slots from the ranked
+pool within budget and logs propensities; fairness lifts an under-exposed bucket; neither
+ever serves an unavailable listing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from test_service import FixedScores, ids, rt, service  # noqa: F401 - the shared fixture
+
+from marketpilot.platform.db import schema as t
+from marketpilot.platform.events.outbox import row_to_event
+from marketpilot.recommend.bandits import BudgetLimits, EpsilonGreedy, ExplorationBudget
+from marketpilot.recommend.events import RecommendationServed
+from marketpilot.recommend.fairness import ExposureTarget, FairnessPolicy
+from marketpilot.recommend.service import RecommendationRequest, RecommendationService
+from marketpilot.recommend.slate_policy import ExposureGroups, SlatePolicy, default_policy
+from marketpilot.runtime import Runtime
+
+
+def _served(runtime: Runtime, svc: RecommendationService) -> list[RecommendationServed]:
+    svc.slates.flush()
+    with runtime.db.read() as s:
+        rows = s.scalars(select(t.OutboxEvent).where(t.OutboxEvent.type == RecommendationServed.TYPE)).all()
+        return [row_to_event(r).payload() for r in rows]  # type: ignore[misc]
+
+
+@pytest.fixture
+def explore_svc(rt: Runtime) -> Iterator[RecommendationService]:  # noqa: F811
+    policy = SlatePolicy(
+        exploration=EpsilonGreedy(epsilon=1.0),
+        budget=ExplorationBudget(default=BudgetLimits(max_explored_share=1.0)),
+        pool=4,
+        seed=7,
+    )
+    svc = service(rt, FixedScores(), slate_policy=policy)
+    yield svc
+    svc.close()
+
+
+def test_explored_slots_come_from_the_pool_and_their_propensities_are_logged(rt: Runtime, explore_svc: RecommendationService) -> None:  # noqa: F811
+    # A fresh anonymous session each time: the impressions cap would otherwise hide what was shown.
+    slates = [explore_svc.recommend(RecommendationRequest(k=3, session_id=f"anon-{i}")) for i in range(20)]
+    relevance = ["l11", "l10", "l09"]
+    pool = {"l08", "l07", "l06", "l05"}
+    for slate in slates:
+        got = ids(slate)
+        assert got[0] == relevance[0]  # the first slot is never explored
+        assert set(got[1:]) <= pool and len(set(got)) == 3
+    logged = _served(rt, explore_svc)
+    assert len(logged) == 20
+    for event in logged:
+        assert event.session_class == "new/unknown"
+        assert event.explored == [False, True, True]
+        assert event.propensities == pytest.approx([1.0, 0.25, 0.25])  # epsilon / |pool|
+
+
+def test_a_sold_out_listing_is_never_explored_into_a_slate(rt: Runtime, explore_svc: RecommendationService) -> None:  # noqa: F811
+    rt.inventory.set_quantity("l07", 0)
+    seen = {lid for i in range(30) for lid in ids(explore_svc.recommend(RecommendationRequest(k=3, session_id=f"a{i}")))}
+    assert "l07" not in seen and {"l08", "l06", "l05", "l04"} & seen
+
+
+def test_without_budget_the_slate_is_the_ranking_and_is_logged_as_certain(rt: Runtime) -> None:  # noqa: F811
+    policy = SlatePolicy(exploration=EpsilonGreedy(1.0), budget=ExplorationBudget(default=BudgetLimits(0.0)), pool=4)
+    svc = service(rt, FixedScores(), slate_policy=policy)
+    try:
+        assert ids(svc.recommend(RecommendationRequest(k=3, session_id="anon-1"))) == ["l11", "l10", "l09"]
+        (event,) = _served(rt, svc)
+        assert event.propensities == [1.0, 1.0, 1.0] and event.session_class == "new/unknown"
+    finally:
+        svc.close()
+
+
+def test_fairness_lifts_an_under_exposed_bucket_within_the_relevance_bound(rt: Runtime) -> None:  # noqa: F811
+    # FixedScores ranks l11, l10, l09, ...: the "home" listings (even numbers) take every other slot.
+    def home_share(svc: RecommendationService) -> float:
+        weights = 1 / np.log2(np.arange(4) + 2)
+        total = home = 0.0
+        for i in range(40):
+            got = ids(svc.recommend(RecommendationRequest(k=4, session_id=f"anon-{i}")))
+            is_home = np.array([int(x[1:]) % 2 == 0 for x in got])
+            home += float(weights[: len(got)] @ is_home)
+            total += float(weights[: len(got)].sum())
+        return home / total
+
+    plain = service(rt, FixedScores())
+    fair_policy = SlatePolicy(
+        groups=ExposureGroups(buckets=("home",)),
+        fairness=FairnessPolicy((ExposureTarget("category:home", 0.7),), max_relevance_loss=0.2),
+        pool=8,
+    )
+    fair = service(rt, FixedScores(), slate_policy=fair_policy)
+    try:
+        assert home_share(fair) > home_share(plain) + 0.1
+        audit = {row["group"]: row for row in fair_policy.audit()}
+        assert audit["category:home"]["exposure_share"] > 0.5
+    finally:
+        plain.close()
+        fair.close()
+
+
+def test_settings_build_the_policy_or_none(tmp_path: Path) -> None:
+    assert default_policy("off", epsilon=0.1, max_explored_share=0.05, max_gmv_loss_per_day=1e9,
+                          cold_start_share=0.0, max_relevance_loss=0.05) is None
+    policy = default_policy("thompson", epsilon=0.1, max_explored_share=0.05, max_gmv_loss_per_day=1e9,
+                            cold_start_share=0.2, max_relevance_loss=0.05)
+    assert policy is not None and policy.fairness is not None and policy.exploration is not None
+    with pytest.raises(ValueError, match="unknown exploration policy"):
+        default_policy("greedy", epsilon=0.1, max_explored_share=0.05, max_gmv_loss_per_day=1e9,
+                       cold_start_share=0.0, max_relevance_loss=0.05)
+
+
+def test_the_runtime_builds_the_slate_policy_from_settings(tmp_path: Path) -> None:
+    from marketpilot.platform.config import load_settings
+
+    runtime = Runtime(load_settings(home=tmp_path, recommend_exploration="epsilon_greedy", recommend_cold_start_exposure=0.2))
+    try:
+        policy = runtime.recommendations.slate_policy
+        assert policy is not None and isinstance(policy.exploration, EpsilonGreedy) and policy.fairness is not None
+    finally:
+        runtime.close()
+    plain = Runtime(load_settings(home=tmp_path / "plain"))
+    try:
+        assert plain.recommendations.slate_policy is None
+    finally:
+        plain.close()
