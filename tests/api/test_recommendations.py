@@ -152,3 +152,13 @@ def test_sold_out_is_never_served_over_http_while_requests_run_concurrently(
     assert len(seen) > 3
     assert [(lid, s) for s, items in seen for lid in items if lid in sold_at and sold_at[lid] < s] == []
     assert listing_ids(recommend(client, keys.service, session_id="after")) == []
+
+
+def test_the_exposure_audit_is_served_to_operators_and_validates_its_window(client: TestClient, keys: Keys) -> None:
+    response = client.get("/v1/recommendations/audit?window=7d", headers=auth(keys.operator))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {g["group"] for g in body["groups"]} == {"cold_start"} and body["truncated"] is False
+    for bad in ("0h", "7w", "100d", "abc"):
+        response = client.get(f"/v1/recommendations/audit?window={bad}", headers=auth(keys.operator))
+        assert response.status_code == 422 and "window" in response.json()["error"]["message"]

@@ -129,3 +129,30 @@ def test_the_runtime_builds_the_slate_policy_from_settings(tmp_path: Path) -> No
         assert plain.recommendations.slate_policy is None
     finally:
         plain.close()
+
+
+def test_the_exposure_audit_recomputes_group_exposure_from_the_logged_slates(rt: Runtime) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    policy = SlatePolicy(
+        groups=ExposureGroups(buckets=("home",)),
+        fairness=FairnessPolicy((ExposureTarget("category:home", 0.6),), max_relevance_loss=0.3),
+        pool=8,
+    )
+    svc = service(rt, FixedScores(), slate_policy=policy)
+    try:
+        for i in range(30):
+            svc.recommend(RecommendationRequest(k=4, session_id=f"s{i}"))
+        audit = svc.audit(timedelta(hours=1))
+        assert audit.slates == 30 and not audit.truncated
+        rows = {g.group: g for g in audit.groups}
+        # Every listing was created just now: all of them are cold-start, the whole exposure.
+        assert rows["cold_start"].exposure_share == pytest.approx(1.0) and rows["cold_start"].target is None
+        home = rows["category:home"]
+        assert home.target == 0.6 and home.listings > 0
+        # The log says what the in-process ledger says (the same slates, the same weights).
+        ledger = {row["group"]: row for row in policy.audit()}
+        assert home.exposure_share == pytest.approx(ledger["category:home"]["exposure_share"], abs=0.05)
+        assert svc.audit(timedelta(minutes=1)).slates == 30
+    finally:
+        svc.close()

@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -37,11 +37,12 @@ from marketpilot.platform.db import Database
 from marketpilot.platform.features.catalog import recent_items_view
 from marketpilot.platform.features.online import OnlineStore
 from marketpilot.platform.monitoring.metrics import LATENCY_BUCKETS
+from marketpilot.recommend.audit import ExposureAudit, exposure_audit
 from marketpilot.recommend.availability import Availability, Filters, SuppressionRule
 from marketpilot.recommend.events import RecommendationServed, SlateLog
 from marketpilot.recommend.fallback import FALLBACK_NAME, FALLBACK_VERSION, PopularityFallback
 from marketpilot.recommend.model import BoolArray, Candidates, IntArray, Query, Recommender
-from marketpilot.recommend.slate_policy import SlatePolicy, session_class
+from marketpilot.recommend.slate_policy import ExposureGroups, SlatePolicy, session_class
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +374,16 @@ class RecommendationService:
             model_versions=versions,
             feature_snapshot_id=f"o{av.cursor}",
         )
+
+    def audit(self, window: timedelta) -> ExposureAudit:
+        """Exposure per group in the slates logged over `window`, against the fairness targets."""
+        self.slates.flush()
+        self.availability.ensure_loaded()
+        policy = self.slate_policy
+        groups = policy.groups if policy is not None else ExposureGroups()
+        targets = {} if policy is None or policy.fairness is None else {t.group: t.share for t in policy.fairness.targets}
+        until = datetime.fromtimestamp(self._clock(), UTC)
+        return exposure_audit(self.db, self.availability.universe, groups, targets, until=until, window=window)
 
     def close(self) -> None:
         self.slates.close()

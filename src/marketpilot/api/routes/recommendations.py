@@ -8,14 +8,16 @@ like one listing. Both only ever return listings that are active and in stock at
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from marketpilot.api.deps import RuntimeDep, blocking, id_path
-from marketpilot.api.security import Machine
+from marketpilot.api.security import Machine, Operator
 from marketpilot.domain.entities import EntityId, MinorUnits, Record
+from marketpilot.recommend.audit import ExposureAudit, parse_window
 from marketpilot.recommend.availability import Filters
 from marketpilot.recommend.service import MAX_K, RecommendationRequest, RecommendationService, Slate
 
@@ -114,6 +116,45 @@ async def recommend(body: RecommendationIn, request: Request, rt: RuntimeDep, _w
     )
     service = _service(request, rt)
     return _out(await blocking(service.recommend, query))
+
+
+class GroupExposureOut(BaseModel):
+    group: str = Field(description="`cold_start`, or `category:<prefix>` for an audit bucket.")
+    target: float | None = Field(description="Target share of exposure (null: no target, reported only).")
+    exposure_share: float = Field(description="Share of position-weighted exposure (weight 1/log2(position+2)).")
+    met: bool | None
+    listings: int = Field(description="Distinct listings of the group that were shown.")
+
+
+class ExposureAuditOut(BaseModel):
+    since: datetime
+    until: datetime
+    slates: int = Field(description="Logged slates the audit read.")
+    truncated: bool = Field(description="True when the window held more slates than one audit reads (200,000).")
+    groups: list[GroupExposureOut]
+
+
+def _audit_out(audit: ExposureAudit) -> ExposureAuditOut:
+    return ExposureAuditOut(
+        since=audit.since, until=audit.until, slates=audit.slates, truncated=audit.truncated,
+        groups=[
+            GroupExposureOut(group=g.group, target=g.target, exposure_share=g.exposure_share, met=g.met, listings=g.listings)
+            for g in audit.groups
+        ],
+    )
+
+
+@router.get("/v1/recommendations/audit")
+async def exposure_audit(
+    request: Request,
+    rt: RuntimeDep,
+    _who: Operator,
+    window: Annotated[str, Query(max_length=8, description="How far back: `30m`, `24h`, `7d` (at most `90d`).")] = "24h",
+) -> ExposureAuditOut:
+    """Exposure of listing groups (cold-start, audit buckets) in the logged slates, against targets."""
+    span = parse_window(window)
+    service = _service(request, rt)
+    return _audit_out(await blocking(service.audit, span))
 
 
 @router.get("/v1/listings/{listing_id}/similar")
