@@ -218,12 +218,15 @@ class RecommendationService:
 
     # -- requests ------------------------------------------------------------------------
 
-    def recommend(self, request: RecommendationRequest) -> Slate:
+    def recommend(self, request: RecommendationRequest, *, shadow: LoadedModel | None = None) -> Slate:
+        """Serve one slate. With `shadow`, rank the request with that candidate model instead,
+        through the same mask and guard, but serve nothing: no slate policy, no fallback
+        decision, no impressions, no log, no metrics (shadow replay, :mod:`.replay`)."""
         _validate(request)
         av = self.availability
         # One-time work (model load, availability snapshot) is start-up cost, not request
         # time: it neither counts against the budget nor pushes the request to the fallback.
-        loaded = self.model()
+        loaded = self.model() if shadow is None else shadow
         av.ensure_loaded()
         started = time.perf_counter()
         av.refresh()
@@ -244,7 +247,7 @@ class RecommendationService:
         history, history_ms, feature_ok = self._history(request)
         if av.rule.seen_history and len(history):
             allowed[history[history < len(allowed)]] = False
-        policy = self.slate_policy
+        policy = self.slate_policy if shadow is None else None
         query = Query(
             k=request.k if policy is None else policy.candidates_for(request.k),
             history=history,
@@ -254,7 +257,7 @@ class RecommendationService:
             hour=request.hour,
             seed_item=seed,
         )
-        strategy = self._strategy(loaded, feature_ok, started)
+        strategy = self._strategy(loaded, feature_ok, started) if shadow is None else Strategy.MODEL
         items: IntArray
         scores: np.ndarray
         if strategy == Strategy.MODEL:
@@ -262,6 +265,8 @@ class RecommendationService:
             try:
                 items, scores = self._from_model(loaded.model, query, request, allowed)
             except Exception:
+                if shadow is not None:
+                    raise
                 log.exception("recommendation model failed; serving the fallback")
                 strategy = Strategy.MODEL_ERROR
         if strategy != Strategy.MODEL:
@@ -299,6 +304,8 @@ class RecommendationService:
             model_versions=versions,
             feature_snapshot_id=snapshot,
         )
+        if shadow is not None:
+            return slate
         av.record_impressions(subject, items.tolist())
         self.slates.append(
             RecommendationServed(
