@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from benchmarks.bench_recommend import K, REGIONS, USERS, percentile, seed
+from benchmarks.bench_recommend import REGIONS, USERS, K, percentile, seed
 
 BLOCK = 100
 

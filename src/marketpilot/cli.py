@@ -16,6 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from marketpilot.dataimport.schemas import SCHEMAS
+from marketpilot.fraud import evaluate_command as fraud_evaluate
+from marketpilot.measure import evaluate_holdout, evaluate_ope
+from marketpilot.recommend.evaluation import command as recommend_evaluate
+from marketpilot.workflows.sandbox import command as sandbox_command
 
 if TYPE_CHECKING:
     from marketpilot.runtime import Runtime
@@ -34,6 +38,11 @@ evaluate_app = typer.Typer(
 app.add_typer(evaluate_app, name="evaluate")
 # Each capability registers its `evaluate` command below (one module per command, light imports
 # at module level, heavy ones inside the command).
+evaluate_app.command("ope")(evaluate_ope.command)
+evaluate_app.command("holdout")(evaluate_holdout.command)
+app.command("sandbox")(sandbox_command.command)  # loopback payment + carrier providers for the order workflow
+evaluate_app.command("fraud")(fraud_evaluate.command)
+evaluate_app.command("recommend")(recommend_evaluate.command)
 
 console = Console(stderr=True)
 
@@ -111,14 +120,17 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
 
 @app.command()
 def worker() -> None:
-    """Run event delivery and automated retraining (schedule + drift) until SIGTERM/SIGINT."""
+    """Run event delivery, durable workflows (orders, onboarding, disputes) and automated retraining until SIGTERM/SIGINT."""
     from marketpilot.platform.config import ConfigError
     from marketpilot.platform.events.worker import run_worker
     from marketpilot.platform.models.retraining_triggers import RetrainSettings, install_retraining
+    from marketpilot.workflows.engine import install as install_workflows
 
     runtime = _runtime()
     try:
-        # Before run_worker: it subscribes the drift consumer on runtime.event_bus and resumes interrupted runs.
+        # Workflows join DBOS first; install_retraining launches it (one DBOS per process), which
+        # resumes interrupted runs of both. Both subscribe on runtime.event_bus before run_worker.
+        workflows = install_workflows(runtime)
         retraining = install_retraining(runtime, RetrainSettings.load())
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
@@ -129,6 +141,7 @@ def worker() -> None:
         run_worker(runtime)
     finally:
         retraining.close()
+        workflows.close()
 
 
 @app.command()

@@ -3,6 +3,8 @@
 from fastapi import APIRouter
 
 from marketpilot.api.routes import (
+    experiments,
+    fraud,
     health,
     interactions,
     inventory,
@@ -11,9 +13,12 @@ from marketpilot.api.routes import (
     metrics,
     monitoring,
     orders,
+    ranking,
+    recommendations,
     sellers,
     users,
     v2,
+    workflows,
 )
 
 V1: list[APIRouter] = [
@@ -25,6 +30,12 @@ V1: list[APIRouter] = [
     orders.router,
     keys.router,
     monitoring.router,
+    fraud.router,
+    experiments.router,
+    recommendations.router,
+    ranking.router,
+    workflows.router,
+    workflows.disputes,
 ]
 OPEN: list[APIRouter] = [health.router, metrics.router, v2.router]  # v2 routes guard themselves
 

@@ -1,77 +1,63 @@
-"""DBOS for the retraining workflows: where its state lives per profile, and its lifetime.
+"""The retraining workflows' part in the process's DBOS instance (:mod:`marketpilot.platform.durable`).
 
-- embedded: a SQLite system database, ``HOME/dbos.sqlite``;
-- distributed (a PostgreSQL `database_url`): the application database, schema ``dbos``,
-  so runs are visible to (and resumable by) every worker and need no extra provisioning.
-
-DBOS keeps one instance per process (``DBOS(config=...)``, ``DBOS.launch()``,
-``DBOS.destroy()``). :func:`engine` owns that lifetime for a block of code, and leaves an
-instance launched by someone else alone.
-
-**Executor ids.** On launch DBOS resumes the interrupted runs *of its executor id*. Two live
-processes with the same id would each resume the other's in-flight runs, so every
-long-lived process needs its own stable id: the worker uses ``worker`` (set
-``DBOS__VMID`` to a stable per-replica name when running several), and `marketpilot train`
-uses ``cli-<host>`` (:func:`cli_executor_id`), so a CLI run killed half-way is finished by
-the next `marketpilot train` on that host.
+DBOS is one instance per process, shared by every capability with durable workflows;
+:mod:`~marketpilot.platform.durable` owns its configuration per profile and its lifetime.
+This module joins it with what retraining needs: its steps bound to a database before
+launch (launching resumes interrupted runs at once), and the retraining queue, one run at a
+time in the whole deployment because training is CPU-heavy and runs of one model must not
+race. The names below are kept for the callers that launched DBOS through retraining.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dbos import DBOS, DBOSConfig
-
+from marketpilot.platform import durable
 from marketpilot.platform.config import Settings
+from marketpilot.platform.durable import (
+    APP_NAME,
+    SYSTEM_SCHEMA,
+    WORKER_EXECUTOR_ID,
+    cli_executor_id,
+    dbos_config,
+    shutdown,
+    system_database_url,
+)
 from marketpilot.platform.models import retraining
 from marketpilot.platform.models.training import DataSource
 
-__all__ = ["cli_executor_id", "dbos_config", "engine", "launch", "shutdown", "system_database_url"]
+__all__ = [
+    "APP_NAME",
+    "SYSTEM_SCHEMA",
+    "WORKER_EXECUTOR_ID",
+    "cli_executor_id",
+    "dbos_config",
+    "engine",
+    "join",
+    "launch",
+    "participant",
+    "shutdown",
+    "system_database_url",
+]
 
-log = logging.getLogger(__name__)
-
-APP_NAME = "marketpilot"
-SYSTEM_SCHEMA = "dbos"
-WORKER_EXECUTOR_ID = "worker"
-
-_launched_here = False
-_lock = threading.Lock()
-
-
-def system_database_url(settings: Settings) -> str:
-    """DBOS's system database for `settings` (see the module docstring)."""
-    if settings.db_url.startswith("postgresql"):
-        return settings.db_url
-    return f"sqlite:///{(settings.home / 'dbos.sqlite').resolve()}"
+PARTICIPANT = "retraining"
 
 
-def cli_executor_id() -> str:
-    return f"cli-{socket.gethostname()}"
+def participant(source: DataSource | Settings) -> durable.Participant:
+    """Retraining's part: steps bound to `source`, the one-at-a-time retraining queue."""
+    return durable.Participant(
+        name=PARTICIPANT,
+        bind=lambda: retraining.bind(source),
+        unbind=retraining.unbind,
+        in_flight=retraining.runs_in_flight,
+        queues=(durable.QueueSpec(retraining.QUEUE, global_concurrency=1),),
+    )
 
 
-def dbos_config(
-    settings: Settings, *, executor_id: str | None = None, polling_interval: float | None = None
-) -> DBOSConfig:
-    """The DBOS configuration of `settings`. `polling_interval` (seconds) shortens DBOS's
-    notification and schedule polling, for tests; the defaults suit production."""
-    if not settings.is_distributed:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    config: DBOSConfig = {
-        "name": APP_NAME,
-        "system_database_url": system_database_url(settings),
-        "dbos_system_schema": SYSTEM_SCHEMA,
-        "log_level": "DEBUG" if settings.log_level == "debug" else "WARNING",
-        "executor_id": executor_id or os.environ.get("DBOS__VMID") or WORKER_EXECUTOR_ID,
-    }
-    if polling_interval is not None:
-        config["notification_listener_polling_interval_sec"] = polling_interval
-        config["scheduler_polling_interval_sec"] = polling_interval
-    return config
+def join(source: DataSource | Settings) -> None:
+    """Take part in the process's next DBOS launch (or, if launched already, now)."""
+    durable.join(participant(source))
 
 
 def launch(
@@ -79,66 +65,26 @@ def launch(
     *,
     executor_id: str | None = None,
     dequeue: bool = True,
-    queue_polling_interval: float = 1.0,
+    queue_polling_interval: float | None = None,
     polling_interval: float | None = None,
 ) -> None:
-    """Bind the retraining steps to `source`, launch DBOS (which resumes this executor's
-    interrupted runs) and declare the retraining queue: one run at a time in the whole
-    deployment, because training is CPU-heavy and runs of one model must not race.
-
-    With `dequeue` False this process runs only what it starts itself, never queued runs
-    (drift- and schedule-triggered): a short-lived CLI process must not pick up a run it
-    would abandon when it exits.
-    """
-    global _launched_here
+    """Join and launch DBOS for the process (see :func:`marketpilot.platform.durable.launch`);
+    other capabilities that joined before are launched with it."""
     settings = source if isinstance(source, Settings) else source.settings
-    with _lock:
-        if _launched_here:
-            raise RuntimeError("DBOS is already launched by this process; call shutdown() first")
-        retraining.bind(source)
-        try:
-            DBOS(config=dbos_config(settings, executor_id=executor_id, polling_interval=polling_interval))
-            if not dequeue:
-                DBOS.listen_queues([])
-            DBOS.launch()
-            DBOS.register_queue(
-                retraining.QUEUE, global_concurrency=1, polling_interval_sec=queue_polling_interval,
-                on_conflict="always_update",
-            )
-        except BaseException:
-            DBOS.destroy()
-            retraining.unbind()
-            raise
-        _launched_here = True
-
-
-def shutdown(*, grace_seconds: int = 0) -> None:
-    """Destroy the DBOS instance :func:`launch` created, after waiting up to `grace_seconds`
-    for runs in flight, and release the retraining steps' database and registry.
-
-    A run still going after the grace period stays PENDING in the system database and is
-    resumed by the next launch with this executor id; its steps keep their database until
-    the process exits rather than fail half-way (a failed step would end the run for good).
-    """
-    global _launched_here
-    with _lock:
-        if not _launched_here:
-            return
-        DBOS.destroy(workflow_completion_timeout_sec=grace_seconds)
-        _launched_here = False
-        in_flight = retraining.runs_in_flight()
-        if in_flight:
-            log.warning("retraining: %d run(s) still in flight at shutdown; they resume at the next launch", in_flight)
-        else:
-            retraining.unbind()
+    join(source)
+    durable.launch(
+        settings, executor_id=executor_id, dequeue=dequeue, polling_interval=polling_interval,
+        queue_polling_interval=queue_polling_interval,
+    )
 
 
 @contextmanager
 def engine(source: DataSource | Settings, *, executor_id: str | None = None, dequeue: bool = True) -> Iterator[None]:
-    """DBOS launched for the block, unless this process launched it already (then reused)."""
-    with _lock:
-        already = _launched_here
-    if already:
+    """DBOS launched for the block, unless this process launched it already (then reused,
+    joining it if retraining had not)."""
+    if durable.is_launched():
+        if not durable.has_joined(PARTICIPANT):
+            join(source)
         yield
         return
     launch(source, executor_id=executor_id, dequeue=dequeue)

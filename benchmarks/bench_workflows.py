@@ -1,0 +1,187 @@
+"""Order workflow end to end on the embedded profile, against an empty-steps DBOS anchor.
+
+    .venv/bin/python -m benchmarks.bench_workflows [--orders 300] [--burst 500] [--runs 3] [--concurrency 8]
+
+One process, a temporary home (SQLite app database + SQLite DBOS system database), the
+sandbox payment provider and carrier on loopback answering at once (real HTTP, keep-alive).
+Measured, each the median over `runs` runs:
+
+  (a) anchor: a DBOS workflow of 9 empty steps, started and awaited one at a time: the
+      floor DBOS durability costs on this machine;
+  (b) latency: placement -> label -> notification, one order at a time: `OrderService.place`
+      then the order run started directly and awaited (the run writes every step record,
+      outbox events, stock lock/commit and makes 5 provider calls); p50 / p99;
+  (c) latency through the orders queue (what the worker does on OrderPlaced): the same, but
+      the run is enqueued and picked up by the queue poller;
+  (d) throughput: `burst` orders placed, then all enqueued at once; orders/s = burst / time
+      until the last finished, with `concurrency` runs at once per worker.
+
+Prints one JSON object; the figure of merit is p50(b) / p50(a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dbos import DBOS, SetWorkflowID
+
+ANCHOR_STEPS = 9
+
+
+@DBOS.step(name="bench.empty_step")
+def _empty_step(i: int) -> int:
+    return i
+
+
+@DBOS.workflow(name="bench.anchor")
+def _anchor_workflow() -> int:
+    total = 0
+    for i in range(ANCHOR_STEPS):
+        total += _empty_step(i)
+    return total
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    p50, p99 = np.percentile(np.asarray(samples) * 1000, [50, 99])
+    return {"p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2)}
+
+
+def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from marketpilot.domain.entities import ListingIn, OrderIn, OrderLineIn, SellerIn
+    from marketpilot.marketplace import ListingService, OrderService, SellerService
+    from marketpilot.platform import durable
+    from marketpilot.platform.config import Settings
+    from marketpilot.platform.db import Database
+    from marketpilot.workflows import engine
+    from marketpilot.workflows.order import order_workflow, order_workflow_id
+    from marketpilot.workflows.sandbox.carrier import CarrierSandbox
+    from marketpilot.workflows.sandbox.payment import PaymentSandbox
+    from marketpilot.workflows.sandbox.server import SandboxServer
+    from marketpilot.workflows.settings import WorkflowSettings
+
+    settings = Settings(home=home, auth_required=False)
+    home.mkdir(parents=True, exist_ok=True)
+    db = Database.from_settings(settings)
+    db.migrate()
+
+    class Shop:
+        pass
+
+    shop = Shop()
+    shop.settings, shop.db, shop.source = settings, db, settings.event_source  # type: ignore[attr-defined]
+    SellerService(db).create(SellerIn(id="s1", name="Bench", country="DE"))
+    total = args.orders * 2 + args.burst + 100
+    ListingService(db, shop.source).create(  # type: ignore[attr-defined]
+        ListingIn(id="l1", seller_id="s1", title="Bench item", category_path="bench", price_minor=1000,
+                  currency="EUR", quantity=total)
+    )
+    orders = OrderService(db, settings.event_source)
+    payments, carrier = SandboxServer(PaymentSandbox()).start(), SandboxServer(CarrierSandbox()).start()
+    config = WorkflowSettings(payment_url=payments.url, carrier_url=carrier.url, order_concurrency=args.concurrency,
+                              queue_polling_interval=args.queue_polling)
+    installation = engine.install(shop, config, subscribe=False)  # type: ignore[arg-type]
+    durable.launch(settings, executor_id=f"bench-{uuid.uuid4().hex[:6]}")
+    out: dict[str, Any] = {}
+    try:
+        def place(order_id: str) -> None:
+            orders.place(OrderIn(id=order_id, user_id="u1", lines=[OrderLineIn(listing_id="l1", quantity=1)],
+                                 shipping_region="FR"))
+
+        for i in range(20):  # warm-up: connections, caches, SQLite pages
+            place(f"w{i}")
+            with SetWorkflowID(order_workflow_id(f"w{i}")):
+                DBOS.start_workflow(order_workflow, f"w{i}").get_result(polling_interval_sec=0.001)
+            _anchor_workflow()
+
+        anchor = []
+        for _ in range(args.orders):
+            t0 = time.perf_counter()
+            with SetWorkflowID(uuid.uuid4().hex):
+                DBOS.start_workflow(_anchor_workflow).get_result(polling_interval_sec=0.001)
+            anchor.append(time.perf_counter() - t0)
+        out["anchor_empty_steps"] = _percentiles(anchor)
+
+        direct = []
+        for i in range(args.orders):
+            order_id = f"d{i}"
+            t0 = time.perf_counter()
+            place(order_id)
+            with SetWorkflowID(order_workflow_id(order_id)):
+                result = DBOS.start_workflow(order_workflow, order_id).get_result(polling_interval_sec=0.001)
+            direct.append(time.perf_counter() - t0)
+            assert result["state"] == "completed", result
+        out["order_direct"] = _percentiles(direct)
+
+        queued = []
+        for i in range(args.orders):
+            order_id = f"q{i}"
+            t0 = time.perf_counter()
+            place(order_id)
+            result = engine.start_order(order_id).get_result(polling_interval_sec=0.001)
+            queued.append(time.perf_counter() - t0)
+            assert result["state"] == "completed", result
+        out["order_queued"] = _percentiles(queued)
+
+        for i in range(args.burst):
+            place(f"b{i}")
+        t0 = time.perf_counter()
+        handles = [engine.start_order(f"b{i}") for i in range(args.burst)]
+        results = [h.get_result(polling_interval_sec=0.01) for h in handles]
+        elapsed = time.perf_counter() - t0
+        assert all(r["state"] == "completed" for r in results), [r for r in results if r["state"] != "completed"][:3]
+        out["burst_orders_per_s"] = round(args.burst / elapsed, 1)
+        captures = len(payments.sandbox.records()["captures"])  # type: ignore[attr-defined]
+        out["captures"] = captures
+    finally:
+        durable.shutdown()
+        installation.close()
+        payments.stop()
+        carrier.stop()
+        db.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--queue-polling", type=float, default=0.01)
+    args = parser.parse_args()
+    runs = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="mp-bench-wf-") as tmp:
+            runs.append(_run_once(Path(tmp) / "home", args))
+
+    def median(key: str, field: str) -> float:
+        return round(statistics.median(r[key][field] for r in runs), 2)
+
+    anchor_p50 = median("anchor_empty_steps", "p50_ms")
+    report = {
+        "benchmark": "workflows",
+        "profile": "embedded (SQLite app DB + SQLite DBOS system DB), sandboxes on loopback",
+        "orders_per_latency_series": args.orders,
+        "runs": args.runs,
+        "anchor_empty_9_steps": {"p50_ms": anchor_p50, "p99_ms": median("anchor_empty_steps", "p99_ms")},
+        "order_direct": {"p50_ms": median("order_direct", "p50_ms"), "p99_ms": median("order_direct", "p99_ms")},
+        "order_via_queue": {"p50_ms": median("order_queued", "p50_ms"), "p99_ms": median("order_queued", "p99_ms"),
+                            "queue_polling_s": args.queue_polling},
+        "throughput": {"orders_per_s": round(statistics.median(r["burst_orders_per_s"] for r in runs), 1),
+                       "burst": args.burst, "concurrency": args.concurrency},
+        "ratio_p50_order_vs_anchor": round(median("order_direct", "p50_ms") / anchor_p50, 2),
+        "per_run": runs,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

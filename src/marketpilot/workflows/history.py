@@ -1,0 +1,171 @@
+"""Recording what runs do: run state, step attempts with timings, and their events.
+
+Every write goes through one transaction with the outbox events it announces. A step
+attempt is recorded at most once (unique run/step/attempt): a replay after a crash between
+"recorded" and "DBOS checkpointed the step" finds the row and neither records nor emits
+again, which is what makes database-side steps exactly once.
+
+Listeners (:func:`add_listener`) hear every step boundary in this process: metrics use it,
+and the crash tests use it to kill the worker at a chosen boundary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketpilot.domain.events import EventData
+from marketpilot.platform.db.schema import utcnow
+from marketpilot.platform.events import outbox
+from marketpilot.workflows.events import WorkflowStateChanged, WorkflowStepRecorded
+from marketpilot.workflows.tables import WorkflowRun, WorkflowStep
+
+Listener = Callable[[str, str, str], None]
+"""Called with (workflow id, step, phase); phase is ``start`` or ``done`` (after the step's
+effect and its record, before DBOS checkpoints the step)."""
+
+_listeners: list[Listener] = []
+
+FINAL_STATES = frozenset({"completed", "failed", "rejected", "cancelled", "resolved"})
+
+
+def add_listener(listener: Listener) -> None:
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def boundary(workflow_id: str, step: str, phase: str) -> None:
+    for listener in tuple(_listeners):
+        listener(workflow_id, step, phase)
+
+
+class StepClock:
+    """When a step attempt started, for its record."""
+
+    def __init__(self) -> None:
+        self.started_at = utcnow()
+        self._t0 = time.perf_counter()
+
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._t0) * 1000.0
+
+
+def recorded(session: Session, workflow_id: str, step: str, attempt: int = 0) -> WorkflowStep | None:
+    return session.scalars(
+        select(WorkflowStep).where(
+            WorkflowStep.workflow_id == workflow_id, WorkflowStep.step == step, WorkflowStep.attempt == attempt
+        )
+    ).one_or_none()
+
+
+def record_step(
+    session: Session,
+    source: str,
+    *,
+    workflow_id: str,
+    kind: str,
+    step: str,
+    status: str,
+    clock: StepClock,
+    attempt: int = 0,
+    detail: dict[str, Any] | None = None,
+    events: Iterable[EventData] = (),
+    retries: int = 0,
+    compensations: int = 0,
+) -> bool:
+    """Record one step attempt and emit its events; False (and nothing written) if this
+    attempt was recorded before."""
+    if recorded(session, workflow_id, step, attempt) is not None:
+        return False
+    now = utcnow()
+    detail = detail or {}
+    session.add(
+        WorkflowStep(
+            workflow_id=workflow_id, step=step, attempt=attempt, status=status, detail=detail,
+            started_at=clock.started_at, finished_at=now, duration_ms=clock.elapsed_ms,
+        )
+    )
+    if retries or compensations:  # the run row changes only with its counters (hot path: one write less)
+        values: dict[str, Any] = {"updated_at": now}
+        if retries:
+            values["retries"] = WorkflowRun.retries + retries
+        if compensations:
+            values["compensations"] = WorkflowRun.compensations + compensations
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == workflow_id).values(**values))
+    outbox.append_many(
+        session,
+        [
+            WorkflowStepRecorded(
+                workflow_id=workflow_id, kind=kind, step=step, attempt=attempt, status=status,
+                duration_ms=round(clock.elapsed_ms, 3), detail=detail,
+            ),
+            *events,
+        ],
+        source,
+    )
+    return True
+
+
+def open_run(
+    session: Session, source: str, *, workflow_id: str, kind: str, subject_id: str, seller_id: str | None
+) -> bool:
+    """The run's row in state ``running`` (False: it existed, e.g. a replay)."""
+    if session.get(WorkflowRun, workflow_id) is not None:
+        return False
+    now = utcnow()
+    session.add(
+        WorkflowRun(
+            id=workflow_id, kind=kind, subject_id=subject_id, seller_id=seller_id, state="running",
+            retries=0, compensations=0, human_steps=0, result={}, created_at=now, updated_at=now,
+        )
+    )
+    outbox.append(
+        session, WorkflowStateChanged(workflow_id=workflow_id, kind=kind, subject_id=subject_id, state="running"), source
+    )
+    return True
+
+
+def set_state(
+    session: Session,
+    source: str,
+    workflow_id: str,
+    state: str,
+    *,
+    outcome: str | None = None,
+    reason: str | None = None,
+    result: dict[str, Any] | None = None,
+    human_steps: int = 0,
+    at: datetime | None = None,
+) -> None:
+    """Move the run to `state` (a no-op if it is there already with the same outcome)."""
+    run = session.get(WorkflowRun, workflow_id)
+    if run is None:
+        raise LookupError(f"workflow run {workflow_id!r} has no row; open_run first")
+    if run.state == state and run.outcome == outcome:
+        return
+    now = at or utcnow()
+    run.state, run.outcome, run.reason, run.updated_at = state, outcome, reason, now
+    if result is not None:
+        run.result = result
+    if human_steps:
+        run.human_steps = run.human_steps + human_steps
+    if state in FINAL_STATES:
+        run.finished_at = now
+    outbox.append(
+        session,
+        WorkflowStateChanged(
+            workflow_id=workflow_id, kind=run.kind, subject_id=run.subject_id, state=state, outcome=outcome,
+            reason=reason,
+        ),
+        source,
+    )

@@ -1,0 +1,529 @@
+"""The order processing saga, a durable DBOS workflow started by ``OrderPlaced``::
+
+    load -> fraud check [-> manual review] -> reserve stock -> authorise -> capture
+         -> shipping label -> fulfil (stock sold) -> notify (e-mail + webhook via the outbox)
+
+Each arrow is a DBOS step, checkpointed in DBOS's system database; a worker killed at any
+point is resumed by the next one from the last checkpoint, and the interrupted step runs
+again. Every step is therefore safe to run twice:
+
+- external calls carry an idempotency key made of the run id and the operation, so the
+  provider answers a repeated call with the first call's result (no second capture/label);
+- database steps record themselves (``workflow_steps``, unique per run/step/attempt) in the
+  transaction of their effect and events, and do nothing when they find their record;
+- the reservation finds its checkout locks again by holder before taking new ones.
+
+Transient provider failures (5xx, timeouts, open breaker) are retried with exponential
+backoff (durable sleeps between attempts, each attempt its own step) until the call
+succeeds or the run has waited `RetryPolicy.max_wait`; a decline or that exhaustion is
+terminal and compensates what was done, newest first: cancel the label, refund or void the
+payment, release the stock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from dbos import DBOS
+from sqlalchemy import select, update
+
+from marketpilot.domain.entities import CheckoutLockIn
+from marketpilot.domain.errors import InsufficientStock, NotFound
+from marketpilot.domain.events import PaymentAuthorized, PaymentFailed, ShipmentCreated
+from marketpilot.platform.db import schema as t
+from marketpilot.platform.db.schema import utcnow
+from marketpilot.workflows import history
+from marketpilot.workflows.base import FraudVerdict, OrderFacts, OrderLineFacts
+from marketpilot.workflows.environment import current as _env
+from marketpilot.workflows.events import ManualTaskOpened, OrderNotification
+from marketpilot.workflows.history import StepClock, boundary
+from marketpilot.workflows.integrations.carrier import Label
+from marketpilot.workflows.integrations.errors import Declined, ProviderError, Unavailable
+from marketpilot.workflows.integrations.payments import Payment
+from marketpilot.workflows.policy import RESERVATION_TTL_SECONDS
+from marketpilot.workflows.tables import WorkflowRun, WorkflowStep, WorkflowTask
+
+__all__ = [
+    "KIND",
+    "ORDER_WORKFLOW",
+    "REVIEW_TOPIC",
+    "compensate_order_workflow",
+    "order_workflow",
+    "order_workflow_id",
+]
+
+log = logging.getLogger(__name__)
+
+KIND = "order"
+ORDER_WORKFLOW = "marketpilot.workflows.order"
+COMPENSATE_WORKFLOW = "marketpilot.workflows.order.compensate"
+REVIEW_TOPIC = "review"
+STEPS = ("load", "fraud", "reserve", "authorize", "capture", "label", "fulfil", "notify", "finish")
+GRAMS_PER_UNIT = 500
+CANCEL_GRACE_SECONDS = 5.0
+
+T = TypeVar("T")
+
+
+def order_workflow_id(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+class GaveUp(Exception):
+    """An external call kept failing transiently for longer than the retry policy allows."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(f"{operation}: gave up after waiting: {message}")
+        self.operation, self.message = operation, message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.operation, self.message))
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    lock_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a run has done that compensation may have to undo."""
+
+    reservation: Reservation | None = None
+    payment_id: str | None = None
+    captured_minor: int = 0
+    label_id: str | None = None
+
+
+# -- the workflow ----------------------------------------------------------------------------
+
+
+@DBOS.workflow(name=ORDER_WORKFLOW)
+def order_workflow(order_id: str) -> dict[str, Any]:
+    workflow_id = DBOS.workflow_id or order_workflow_id(order_id)
+    facts = _load_step(workflow_id, order_id)
+    if facts is None:
+        return {"order_id": order_id, "state": "failed", "outcome": "order_missing"}
+    verdict = _fraud_step(workflow_id, facts)
+    human_steps = 0
+    if verdict.decision == "review":
+        _open_review_step(workflow_id, facts, verdict)
+        answer = DBOS.recv(REVIEW_TOPIC, timeout_seconds=_env().review_timeout)
+        human_steps = 1
+        approved = answer == "approve"
+        _close_review_step(workflow_id, "approve" if approved else str(answer or "timeout"))
+        if not approved:
+            reason = "manual review timed out" if answer is None else f"manual review: {answer}"
+            return _finish_step(workflow_id, facts, "rejected", "fraud_review_rejected", reason, Progress(), human_steps)
+    elif verdict.decision == "block":
+        return _finish_step(workflow_id, facts, "rejected", "fraud_block", verdict.reason, Progress(), human_steps)
+
+    reservation = _reserve_step(workflow_id, facts)
+    if reservation is None:
+        return _finish_step(workflow_id, facts, "failed", "out_of_stock", "not enough stock", Progress(), human_steps)
+    progress = Progress(reservation=reservation)
+    try:
+        payment = _external(_authorize_step, workflow_id, facts)
+        progress = Progress(reservation=reservation, payment_id=payment.id)
+        captured = _external(_capture_step, workflow_id, facts, payment.id)
+        progress = Progress(reservation=reservation, payment_id=payment.id, captured_minor=captured.captured_minor)
+        label = _external(_label_step, workflow_id, facts)
+    except (Declined, GaveUp, ProviderError) as exc:
+        outcome = _failure_outcome(exc)
+        _compensate(workflow_id, facts, progress)
+        return _finish_step(workflow_id, facts, "failed", outcome, str(exc), progress, human_steps, compensated=True)
+    progress = Progress(reservation, payment.id, captured.captured_minor, label.id)
+    _fulfil_step(workflow_id, facts, reservation, label)
+    _notify_step(workflow_id, facts, payment, label)
+    return _finish_step(workflow_id, facts, "completed", "shipped", None, progress, human_steps,
+                        extra={"tracking_number": label.tracking_number})
+
+
+@DBOS.workflow(name=COMPENSATE_WORKFLOW)
+def compensate_order_workflow(cancelled_workflow_id: str) -> dict[str, Any]:
+    """Undo what a cancelled order run did, read from its step records (operator cancel)."""
+    workflow_id = cancelled_workflow_id
+    # A step of the cancelled run may still be finishing its call (cancellation takes effect
+    # at the next step); wait out the longest call timeout before reading what it did.
+    DBOS.sleep(CANCEL_GRACE_SECONDS)
+    facts, progress = _progress_step(workflow_id)
+    if facts is None:
+        return {"workflow_id": workflow_id, "state": "cancelled", "outcome": "nothing_to_undo"}
+    _compensate(workflow_id, facts, progress)
+    return _finish_step(workflow_id, facts, "cancelled", "operator_cancelled", "cancelled by an operator", progress, 0,
+                        compensated=True)
+
+
+def _failure_outcome(exc: BaseException) -> str:
+    operation = getattr(exc, "operation", "call")
+    if isinstance(exc, Declined):
+        return f"{operation}_declined"
+    if isinstance(exc, GaveUp):
+        return f"{operation}_unavailable"
+    return f"{operation}_error"
+
+
+def _external(step: Callable[..., T], workflow_id: str, *args: Any) -> T:
+    """Call an external step until it succeeds, sleeping durably with backoff between
+    attempts on transient failures; raise :class:`GaveUp` past the policy's total wait."""
+    policy = _env().retry
+    attempt, waited = 0, 0.0
+    while True:
+        try:
+            return step(workflow_id, *args, attempt)
+        except Unavailable as exc:
+            if waited >= policy.max_wait:
+                raise GaveUp(exc.operation, exc.message) from None
+            delay = policy.delay(attempt)
+            DBOS.sleep(delay)
+            waited += delay
+            attempt += 1
+
+
+def _compensate(workflow_id: str, facts: OrderFacts, progress: Progress) -> None:
+    """Undo in reverse order; each undo is itself retried like any external call."""
+    if progress.label_id is not None:
+        _external(_cancel_label_step, workflow_id, progress.label_id)
+    if progress.payment_id is not None:
+        if progress.captured_minor:
+            _external(_refund_step, workflow_id, progress.payment_id, progress.captured_minor)
+        else:
+            _external(_void_step, workflow_id, progress.payment_id)
+    if progress.reservation is not None:
+        _release_step(workflow_id, progress.reservation)
+
+
+# -- database steps --------------------------------------------------------------------------
+
+
+def _record(workflow_id: str, step: str, status: str, clock: StepClock, *, attempt: int = 0,
+            detail: dict[str, Any] | None = None, events: tuple[Any, ...] = (), retries: int = 0,
+            compensations: int = 0, order_status: str | None = None, order_id: str | None = None) -> None:
+    env = _env()
+    with env.db.session() as s:
+        fresh = history.record_step(
+            s, env.source, workflow_id=workflow_id, kind=KIND, step=step, status=status, clock=clock,
+            attempt=attempt, detail=detail, events=events, retries=retries, compensations=compensations,
+        )
+        if fresh and order_status is not None and order_id is not None:
+            _set_order_status(s, order_id, order_status)
+
+
+def _set_order_status(session: Any, order_id: str, status: str) -> None:
+    session.execute(update(t.Order).where(t.Order.id == order_id).values(status=status, updated_at=utcnow()))
+
+
+@DBOS.step(name="marketpilot.order.load")
+def _load_step(workflow_id: str, order_id: str) -> OrderFacts | None:
+    env = _env()
+    clock = StepClock()
+    boundary(workflow_id, "load", "start")
+    with env.db.session() as s:
+        order = s.get(t.Order, order_id)
+        seller_id = order.seller_id if order is not None else None
+        history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id, seller_id=seller_id)
+        if order is None:
+            history.set_state(s, env.source, workflow_id, "failed", outcome="order_missing",
+                              reason=f"order {order_id!r} does not exist")
+            return None
+        lines = s.scalars(select(t.OrderLine).where(t.OrderLine.order_id == order_id).order_by(t.OrderLine.id))
+        seller = s.get(t.Seller, order.seller_id)
+        facts = OrderFacts(
+            order_id=order.id, user_id=order.user_id, seller_id=order.seller_id, total_minor=order.total_minor,
+            currency=order.currency, shipping_region=order.shipping_region,
+            origin_region=seller.country if seller is not None else None,
+            lines=tuple(OrderLineFacts(ln.listing_id, ln.quantity, ln.unit_price_minor) for ln in lines),
+        )
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="load", status="ok", clock=clock,
+                            detail={"lines": len(facts.lines), "total_minor": facts.total_minor})
+    boundary(workflow_id, "load", "done")
+    return facts
+
+
+@DBOS.step(name="marketpilot.order.fraud")
+def _fraud_step(workflow_id: str, facts: OrderFacts) -> FraudVerdict:
+    clock = StepClock()
+    boundary(workflow_id, "fraud", "start")
+    verdict = _env().fraud.check(facts)
+    _record(workflow_id, "fraud", "ok", clock,
+            detail={"decision": verdict.decision, "reason": verdict.reason, "score": verdict.score,
+                    "reasons": list(verdict.reasons)})
+    boundary(workflow_id, "fraud", "done")
+    return verdict
+
+
+@DBOS.step(name="marketpilot.order.review_open")
+def _open_review_step(workflow_id: str, facts: OrderFacts, verdict: FraudVerdict) -> None:
+    env = _env()
+    clock = StepClock()
+    summary = (f"order {facts.order_id} of buyer {facts.user_id}: {facts.total_minor} {facts.currency} minor units, "
+               f"{facts.units} units; fraud rules: {verdict.reason}")
+    with env.db.session() as s:
+        if history.recorded(s, workflow_id, "review_open") is not None:
+            return
+        s.add(WorkflowTask(workflow_id=workflow_id, kind="fraud_review", queue="fraud", priority="high",
+                           summary=summary, status="open", created_at=utcnow()))
+        history.record_step(
+            s, env.source, workflow_id=workflow_id, kind=KIND, step="review_open", status="ok", clock=clock,
+            events=(ManualTaskOpened(workflow_id=workflow_id, kind="fraud_review", queue="fraud", priority="high",
+                                     summary=summary),),
+        )
+        history.set_state(s, env.source, workflow_id, "waiting", outcome="fraud_review", reason=verdict.reason)
+
+
+@DBOS.step(name="marketpilot.order.review_close")
+def _close_review_step(workflow_id: str, decision: str) -> None:
+    env = _env()
+    clock = StepClock()
+    with env.db.session() as s:
+        if history.recorded(s, workflow_id, "review_close") is not None:
+            return
+        s.execute(update(WorkflowTask).where(WorkflowTask.workflow_id == workflow_id, WorkflowTask.kind == "fraud_review")
+                  .values(status="closed", decision=decision[:32], closed_at=utcnow()))
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="review_close", status="ok",
+                            clock=clock, detail={"decision": decision})
+        history.set_state(s, env.source, workflow_id, "running", human_steps=1)
+
+
+def _holder(workflow_id: str, index: int) -> str:
+    """A checkout-lock holder unique to (run, line) and within the 64-character id limit."""
+    return "wf-" + hashlib.sha256(f"{workflow_id}#{index}".encode()).hexdigest()[:40]
+
+
+@DBOS.step(name="marketpilot.order.reserve")
+def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
+    env = _env()
+    clock = StepClock()
+    boundary(workflow_id, "reserve", "start")
+    holders = [_holder(workflow_id, i) for i in range(len(facts.lines))]
+    with env.db.read() as s:
+        existing = {lk.holder: lk.id for lk in s.scalars(select(t.CheckoutLock).where(t.CheckoutLock.holder.in_(holders)))}
+    lock_ids: list[str] = []
+    try:
+        for holder, line in zip(holders, facts.lines, strict=True):
+            lock_id = existing.get(holder)
+            if lock_id is None:
+                lock = env.inventory.lock(
+                    line.listing_id,
+                    CheckoutLockIn(quantity=line.quantity, holder=holder, ttl_seconds=RESERVATION_TTL_SECONDS),
+                )
+                lock_id = lock.id
+            lock_ids.append(lock_id)
+    except (InsufficientStock, NotFound) as exc:
+        for lock_id in lock_ids:
+            env.inventory.release(lock_id)
+        _record(workflow_id, "reserve", "failed", clock, detail={"error": str(exc)}, order_status="failed",
+                order_id=facts.order_id)
+        boundary(workflow_id, "reserve", "done")
+        return None
+    _record(workflow_id, "reserve", "ok", clock, detail={"locks": lock_ids})
+    boundary(workflow_id, "reserve", "done")
+    return Reservation(tuple(lock_ids))
+
+
+@DBOS.step(name="marketpilot.order.release")
+def _release_step(workflow_id: str, reservation: Reservation) -> None:
+    env = _env()
+    clock = StepClock()
+    boundary(workflow_id, "release", "start")
+    released = []
+    for lock_id in reservation.lock_ids:
+        try:
+            env.inventory.release(lock_id)
+            released.append(lock_id)
+        except NotFound:  # an earlier attempt of this step released it
+            pass
+    _record(workflow_id, "release", "compensated", clock, detail={"released": released}, compensations=1)
+    boundary(workflow_id, "release", "done")
+
+
+@DBOS.step(name="marketpilot.order.fulfil")
+def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, label: Label) -> None:
+    """The locked units become a sale. A lock already gone was committed by an earlier
+    attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS)."""
+    env = _env()
+    clock = StepClock()
+    boundary(workflow_id, "fulfil", "start")
+    for lock_id in reservation.lock_ids:
+        try:
+            env.inventory.commit(lock_id)
+        except NotFound:
+            pass
+    _record(
+        workflow_id, "fulfil", "ok", clock, detail={"committed": list(reservation.lock_ids)},
+        events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=_env().carrier.name,
+                                origin_region=facts.origin_region, destination_region=facts.shipping_region),),
+        order_status="shipped", order_id=facts.order_id,
+    )
+    boundary(workflow_id, "fulfil", "done")
+
+
+@DBOS.step(name="marketpilot.order.notify")
+def _notify_step(workflow_id: str, facts: OrderFacts, payment: Payment, label: Label) -> None:
+    clock = StepClock()
+    boundary(workflow_id, "notify", "start")
+    data = {"tracking_number": label.tracking_number, "total_minor": facts.total_minor, "currency": facts.currency,
+            "payment_id": payment.id}
+    _record(
+        workflow_id, "notify", "ok", clock, detail={"channels": ["email", "webhook"]},
+        events=(
+            OrderNotification(order_id=facts.order_id, channel="email", recipient=f"user:{facts.user_id}",
+                              template="order_shipped", data=data),
+            OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
+                              template="order.shipped", data=data),
+        ),
+    )
+    boundary(workflow_id, "notify", "done")
+
+
+@DBOS.step(name="marketpilot.order.finish")
+def _finish_step(
+    workflow_id: str,
+    facts: OrderFacts,
+    state: str,
+    outcome: str,
+    reason: str | None,
+    progress: Progress,
+    human_steps: int,
+    *,
+    compensated: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    env = _env()
+    boundary(workflow_id, "finish", "start")
+    result = {"order_id": facts.order_id, "state": state, "outcome": outcome, "reason": reason,
+              "payment_id": progress.payment_id, "label_id": progress.label_id, "compensated": compensated,
+              **(extra or {})}
+    with env.db.session() as s:
+        history.set_state(s, env.source, workflow_id, state, outcome=outcome, reason=reason, result=result)
+        if state != "completed":
+            _set_order_status(s, facts.order_id, "cancelled" if state in ("rejected", "cancelled") else "failed")
+    boundary(workflow_id, "finish", "done")
+    return result
+
+
+@DBOS.step(name="marketpilot.order.progress")
+def _progress_step(workflow_id: str) -> tuple[OrderFacts | None, Progress]:
+    """Facts and progress of a run from its step records (for operator compensation)."""
+    env = _env()
+    with env.db.read() as s:
+        rows = {(r.step, r.status): r for r in s.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == workflow_id))}
+        run_order = s.execute(
+            select(t.Order).join(WorkflowRun, WorkflowRun.subject_id == t.Order.id)
+            .where(WorkflowRun.id == workflow_id)
+        ).scalar_one_or_none()
+    if run_order is None:
+        return None, Progress()
+    facts = OrderFacts(order_id=run_order.id, user_id=run_order.user_id, seller_id=run_order.seller_id,
+                       total_minor=run_order.total_minor, currency=run_order.currency,
+                       shipping_region=run_order.shipping_region, origin_region=None, lines=())
+    if ("fulfil", "ok") in rows or ("release", "compensated") in rows:
+        reservation = None  # sold or already released: nothing left to release
+    else:
+        reserve = rows.get(("reserve", "ok"))
+        reservation = Reservation(tuple(reserve.detail.get("locks", []))) if reserve is not None else None
+    authorize = rows.get(("authorize", "ok"))
+    capture = rows.get(("capture", "ok"))
+    label = rows.get(("label", "ok"))
+    return facts, Progress(
+        reservation=reservation,
+        payment_id=authorize.detail.get("payment_id") if authorize is not None else None,
+        captured_minor=int(capture.detail.get("captured_minor", 0)) if capture is not None else 0,
+        label_id=label.detail.get("label_id") if label is not None else None,
+    )
+
+
+# -- external steps --------------------------------------------------------------------------
+
+
+def _call(workflow_id: str, step: str, attempt: int, fn: Callable[[], T], ok: Callable[[T], dict[str, Any]],
+          *, events: Callable[[T], tuple[Any, ...]] = lambda _: (), failed_events: Callable[[Declined], tuple[Any, ...]]
+          = lambda _: (), compensation: bool = False, order_status: str | None = None, order_id: str | None = None) -> T:
+    """One attempt of an external call, recorded (retry / failed / ok) with its events."""
+    clock = StepClock()
+    boundary(workflow_id, step, "start")
+    try:
+        value = fn()
+    except Unavailable as exc:
+        _record(workflow_id, step, "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
+        raise
+    except Declined as exc:
+        _record(workflow_id, step, "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code},
+                events=failed_events(exc))
+        raise
+    _record(workflow_id, step, "compensated" if compensation else "ok", clock, attempt=attempt, detail=ok(value),
+            events=events(value), compensations=1 if compensation else 0, order_status=order_status, order_id=order_id)
+    boundary(workflow_id, step, "done")
+    return value
+
+
+@DBOS.step(name="marketpilot.order.authorize")
+def _authorize_step(workflow_id: str, facts: OrderFacts, attempt: int) -> Payment:
+    payments = _env().payments
+    return _call(
+        workflow_id, "authorize", attempt,
+        lambda: payments.authorize(amount_minor=facts.total_minor, currency=facts.currency, reference=facts.order_id,
+                                   idempotency_key=f"{workflow_id}:authorize"),
+        lambda p: {"payment_id": p.id, "status": p.status},
+        events=lambda p: (PaymentAuthorized(payment_id=p.id, order_id=facts.order_id, amount_minor=p.amount_minor,
+                                            currency=p.currency),),
+        failed_events=lambda exc: (PaymentFailed(payment_id="", order_id=facts.order_id, amount_minor=facts.total_minor,
+                                                 currency=facts.currency, reason=exc.code),),
+    )
+
+
+@DBOS.step(name="marketpilot.order.capture")
+def _capture_step(workflow_id: str, facts: OrderFacts, payment_id: str, attempt: int) -> Payment:
+    payments = _env().payments
+    return _call(
+        workflow_id, "capture", attempt,
+        lambda: payments.capture(payment_id, amount_minor=facts.total_minor, idempotency_key=f"{workflow_id}:capture"),
+        lambda p: {"payment_id": p.id, "captured_minor": p.captured_minor},
+        order_status="paid", order_id=facts.order_id,
+    )
+
+
+@DBOS.step(name="marketpilot.order.label")
+def _label_step(workflow_id: str, facts: OrderFacts, attempt: int) -> Label:
+    carrier = _env().carrier
+    origin, destination = facts.origin_region or "EU", facts.shipping_region or "EU"
+    weight = GRAMS_PER_UNIT * facts.units
+
+    def buy() -> Label:
+        rates = carrier.rates(origin=origin, destination=destination, weight_grams=weight)
+        cheapest = min(rates, key=lambda r: r.amount_minor)
+        return carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
+                                    destination=destination, weight_grams=weight,
+                                    idempotency_key=f"{workflow_id}:label")
+
+    return _call(workflow_id, "label", attempt, buy,
+                 lambda lb: {"label_id": lb.id, "tracking_number": lb.tracking_number, "service": lb.service})
+
+
+@DBOS.step(name="marketpilot.order.void")
+def _void_step(workflow_id: str, payment_id: str, attempt: int) -> Payment:
+    payments = _env().payments
+    return _call(workflow_id, "void", attempt,
+                 lambda: payments.void(payment_id, idempotency_key=f"{workflow_id}:void"),
+                 lambda p: {"payment_id": p.id, "status": p.status}, compensation=True)
+
+
+@DBOS.step(name="marketpilot.order.refund")
+def _refund_step(workflow_id: str, payment_id: str, amount_minor: int, attempt: int) -> Any:
+    payments = _env().payments
+    return _call(workflow_id, "refund", attempt,
+                 lambda: payments.refund(payment_id, amount_minor=amount_minor, idempotency_key=f"{workflow_id}:refund"),
+                 lambda r: {"refund_id": r.id, "amount_minor": r.amount_minor}, compensation=True)
+
+
+@DBOS.step(name="marketpilot.order.cancel_label")
+def _cancel_label_step(workflow_id: str, label_id: str, attempt: int) -> Label:
+    carrier = _env().carrier
+    return _call(workflow_id, "cancel_label", attempt,
+                 lambda: carrier.cancel_label(label_id, idempotency_key=f"{workflow_id}:cancel_label"),
+                 lambda lb: {"label_id": lb.id, "status": lb.status}, compensation=True)
+

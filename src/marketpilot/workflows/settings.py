@@ -1,0 +1,45 @@
+"""Settings of the workflows capability, from ``MARKETPILOT_WORKFLOWS_*`` environment variables.
+
+Provider URLs point at the payment provider and the carrier (``marketpilot sandbox`` serves
+loopback sandboxes for both). Everything else has defaults that suit one machine.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketpilot.platform.config import ConfigError
+from marketpilot.workflows.policy import RetryPolicy
+
+ENV_PREFIX = "MARKETPILOT_WORKFLOWS_"
+
+
+class WorkflowSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    payment_url: str = "http://127.0.0.1:8101"
+    payment_api_key: str | None = None
+    carrier_url: str = "http://127.0.0.1:8102"
+    carrier_api_key: str | None = None
+    order_concurrency: int = Field(default=16, ge=1, le=1024, description="Order runs at once per worker.")
+    queue_polling_interval: float = Field(default=0.05, gt=0, le=60)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)
+    retry_base_delay: float = Field(default=0.05, gt=0)
+    retry_max_delay: float = Field(default=2.0, gt=0)
+    retry_max_wait: float = Field(default=300.0, ge=0)
+    review_timeout_seconds: float = Field(default=86_400.0, gt=0)
+    dispute_sla_seconds: float = Field(default=172_800.0, gt=0)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(base_delay=self.retry_base_delay, max_delay=self.retry_max_delay, max_wait=self.retry_max_wait)
+
+    @classmethod
+    def load(cls, **overrides: object) -> WorkflowSettings:
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems = [f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError("invalid workflows configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,39 @@
+"""Automation rate on the simulator's order stream: the share of orders the order workflow
+finishes with no human step. Only a fraud `review` puts a person in the loop (blocks and
+approvals are automatic), so it is measured by running the workflow's fraud check over every
+simulated order, as the fraud step does."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+from marketpilot.simulate import SimulationConfig, simulate
+from marketpilot.workflows.base import OrderFacts, OrderLineFacts
+from marketpilot.workflows.fraud_rules import RuleFraudCheck
+
+
+def _orders(path: Path) -> list[OrderFacts]:
+    lines: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            lines[row["order_id"]].append(row)
+    out = []
+    for order_id, rows in lines.items():
+        facts = tuple(OrderLineFacts(r["listing_id"], int(r["quantity"]), int(r["unit_price_minor"])) for r in rows)
+        out.append(OrderFacts(order_id=order_id, user_id=rows[0]["user_id"], seller_id=rows[0]["seller_id"],
+                              total_minor=sum(f.quantity * f.unit_price_minor for f in facts),
+                              currency=rows[0]["currency"], shipping_region=rows[0]["shipping_region"],
+                              origin_region=None, lines=facts))
+    return out
+
+
+def test_at_least_95_percent_of_simulated_orders_need_no_human(tmp_path: Path) -> None:
+    simulate(SimulationConfig(listings=1_000, users=2_000, days=14, seed=3), tmp_path)
+    orders = _orders(tmp_path / "orders.csv")
+    assert len(orders) > 300
+    check = RuleFraudCheck()
+    decisions = [check.check(o).decision for o in orders]
+    automated = sum(1 for d in decisions if d != "review") / len(decisions)
+    assert automated >= 0.95, f"automation rate {automated:.3f}"
