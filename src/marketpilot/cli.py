@@ -125,12 +125,13 @@ def worker() -> None:
     from marketpilot.platform.events.worker import run_worker
     from marketpilot.platform.models.retraining_triggers import RetrainSettings, install_retraining
     from marketpilot.workflows.engine import install as install_workflows
+    from marketpilot.workflows.fraud_service_check import ServiceFraudCheck
 
     runtime = _runtime()
     try:
         # Workflows join DBOS first; install_retraining launches it (one DBOS per process), which
         # resumes interrupted runs of both. Both subscribe on runtime.event_bus before run_worker.
-        workflows = install_workflows(runtime)
+        workflows = install_workflows(runtime, fraud=ServiceFraudCheck(runtime.fraud))
         retraining = install_retraining(runtime, RetrainSettings.load())
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
