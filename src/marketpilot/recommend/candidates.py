@@ -73,7 +73,9 @@ def score_features(
     scores: Mapping[str, np.ndarray], eligible: np.ndarray, rows: np.ndarray, items: np.ndarray,
     ranks: Mapping[str, np.ndarray],
 ) -> tuple[list[np.ndarray], list[str]]:
-    """Per retriever: raw score, z-score within the row's eligible items, log rank."""
+    """Per retriever: raw score, z-score within the row's eligible items, score over the row's
+    top eligible score, log rank. The raw score is kept for the pipeline's own use (cold-start
+    fallbacks) but is not a ranker feature, since its scale moves with the training-set size."""
     cols: list[np.ndarray] = []
     names: list[str] = []
     count = np.maximum(eligible.sum(axis=1), 1)
@@ -83,8 +85,10 @@ def score_features(
         var = np.maximum((np.where(eligible, s64 * s64, 0.0)).sum(axis=1) / count - mean**2, 0.0)
         std = np.sqrt(var) + 1e-9
         raw = s[rows, items].astype(np.float64)
-        cols += [raw, (raw - mean[rows]) / std[rows]]
-        names += [f"{name}_score", f"{name}_z"]
+        top = np.where(eligible, s, -np.inf).max(axis=1).astype(np.float64) if s.shape[1] else np.zeros(len(s))
+        top = np.where(np.isfinite(top) & (np.abs(top) > 1e-12), np.abs(top), 1.0)
+        cols += [raw, (raw - mean[rows]) / std[rows], raw / top[rows]]
+        names += [f"{name}_score", f"{name}_z", f"{name}_rel"]
         if name in ranks:
             cols.append(np.log1p(ranks[name]).astype(np.float64))
             names.append(f"{name}_lrank")

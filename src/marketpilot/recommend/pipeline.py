@@ -6,11 +6,17 @@ Fitting (all on the data given, never on anything held out for evaluation):
    pairs is held out; the retrievers are fitted on the rest and produce candidates for every
    user; a candidate's label is whether the user has it in the held-out part. Labels thus
    come only from interactions the retrievers did not see.
-2. The ranker is trained on the candidate groups of all repeats but the last; on the last
-   repeat's groups the pipeline compares the ranker's NDCG@10 with the ordering of its first
-   retriever alone and keeps the better one (`uses_ranker`). The comparison is recorded in
-   `validation` and ships with the model, so a dataset where learning to rank does not pay
-   off gets an honest stage-1 ranking instead of a worse learned one.
+2. On the candidate groups of all repeats but the last, the pipeline picks the weights of a
+   linear blend of the retrievers' per-user z-scores (`blend`, grid in `blend_grid`, the first
+   retriever's weight fixed at 1) and trains the ranker. The ranker reads only scale-free
+   features (per-user z-score, score over the user's top score, log rank, item popularity
+   percentile, log user activity): raw scores change scale between a retriever fitted on 90%
+   of the data and the final one fitted on all of it, and a ranker that leans on them is
+   miscalibrated at serving time. On the last repeat's groups the pipeline compares the
+   NDCG@10 of the ranker, the blend and the first retriever alone and serves the best
+   (`uses_ranker`, else the blend, which may be the first retriever alone). The comparison is
+   recorded in `validation` and ships with the model, so a dataset where learning to rank
+   does not pay off gets an honest stage-1 ranking instead of a worse learned one.
 3. The retrievers are refitted on all the data.
 
 Serving (`recommend`) scores one user or anonymous session: fitted factors for a known user,
@@ -21,6 +27,7 @@ False and items in the history are never returned.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -62,6 +69,8 @@ class PipelineConfig:
     validation_holdout: float = 0.1
     validation_repeats: int = 3
     ranker: RankerConfig = field(default_factory=lambda: RankerConfig(objective="binary"))
+    # Weights tried for each non-first retriever in the stage-1 blend of per-user z-scores.
+    blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
     batch_users: int = 256
     # Slots of each list (counted from the end) offered to a listing nobody has interacted
     # with yet, when its content matches the user's profile at least `cold_min_z` standard
@@ -77,6 +86,8 @@ class PipelineConfig:
     def from_json(cls, raw: dict[str, Any]) -> PipelineConfig:
         raw = dict(raw)
         raw["ranker"] = RankerConfig(**raw["ranker"])
+        if "blend_grid" in raw:
+            raw["blend_grid"] = tuple(raw["blend_grid"])
         return cls(**raw)
 
 
@@ -92,6 +103,9 @@ class TwoStagePipeline:
         self.popularity = Popularity(self.config.popularity_half_life_days)
         self.ranker: Ranker | None = None
         self.uses_ranker = False
+        self.blend: dict[str, float] = {}
+        self._blend_wins = False
+        self.cold_slots = self.config.cold_slots  # as kept by validation (see `_decide`)
         self.validation: dict[str, float] = {}
         self.item_texts: list[str] | None = None
         self.item_sellers: np.ndarray | None = None  # int64 seller code per item, -1 unknown
@@ -119,20 +133,51 @@ class TwoStagePipeline:
             self.region_names = sorted({r for r in user_regions if r})
             code = {r: k for k, r in enumerate(self.region_names)}
             self.user_region = np.array([code.get(r, -1) if r else -1 for r in user_regions], np.int64)
-        groups: list[tuple[CandidateSet, np.ndarray, np.ndarray]] = []
-        for repeat in range(self.config.validation_repeats):
-            fit_rows, val_rows = validation_split(data, self.config.validation_holdout, seed=1 + repeat)
-            self._fit_stage1(data.take(fit_rows))
-            labels = _positives(data.take(val_rows).matrix(), data.weights)
-            users = np.flatnonzero(np.diff(labels.indptr) > 0)
-            fit_matrix = data.take(fit_rows).matrix()
-            recent = data.take(fit_rows).histories()
-            cs = self._candidates_for(users, fit_matrix[users], [recent[u] for u in users])
-            y = np.asarray(labels[users][cs.rows, cs.items]).ravel().astype(np.float32)
-            groups.append((cs, y, users))
-        self._fit_ranker(groups)
+        n = max(1, self.config.validation_repeats)
+        nested = False
+        if n > 1:
+            # The decision replays the whole procedure one level down: ranker and blend trained
+            # on groups from inside a (1 - holdout) share, then applied to retrievers refitted on
+            # all of that share and scored on the rest, exactly as the final model is used.
+            outer_fit, outer_held = validation_split(data, self.config.validation_holdout, seed=1000)
+            inner = data.take(outer_fit)
+            inner_groups = [g for g in self._groups(inner, n - 1) if len(g[2]) and len(g[0])]
+            held = self._group(inner, data.take(outer_held), data.weights)
+            if inner_groups and len(held[2]) and len(held[0]):
+                self._train_ranker(inner_groups)
+                self._decide(held)
+                nested = True
+        if nested:
+            self._train_ranker(self._groups(data, n - 1))
+        else:  # too little data to nest: train and decide on the same repeats (old behaviour)
+            groups = self._groups(data, n)
+            self._train_ranker(groups[:-1] if n > 1 else groups)
+            self._decide(groups[-1])
+        if not self._blend_wins:
+            self.blend = {self._first(): 1.0}
         self._fit_stage1(data)
         return self
+
+    def _groups(self, data: Interactions, repeats: int) -> list[tuple[CandidateSet, np.ndarray, np.ndarray]]:
+        out = []
+        for repeat in range(repeats):
+            fit_rows, val_rows = validation_split(data, self.config.validation_holdout, seed=1 + repeat)
+            out.append(self._group(data.take(fit_rows), data.take(val_rows), data.weights))
+        return out
+
+    def _group(self, fit: Interactions, held: Interactions,
+               weights: np.ndarray) -> tuple[CandidateSet, np.ndarray, np.ndarray]:
+        """Retrievers fitted on `fit`; candidates for the users with positives in `held`."""
+        self._fit_stage1(fit)
+        labels = _positives(held.matrix(), weights)
+        users = np.flatnonzero(np.diff(labels.indptr) > 0)
+        if len(users) == 0:
+            return CandidateSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0)), ()), np.empty(0), users
+        fit_matrix = fit.matrix()
+        recent = fit.histories()
+        cs = self._candidates_for(users, fit_matrix[users], [recent[u] for u in users])
+        y = np.asarray(labels[users][cs.rows, cs.items]).ravel().astype(np.float32)
+        return cs, y, users
 
     def _fit_stage1(self, data: Interactions) -> None:
         c = self.config
@@ -158,20 +203,62 @@ class TwoStagePipeline:
         self.item_popularity = np.asarray(x.sum(axis=0)).ravel().astype(np.float32)
         self.user_activity = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
 
-    def _fit_ranker(self, groups: list[tuple[CandidateSet, np.ndarray, np.ndarray]]) -> None:
-        train = groups[:-1] if len(groups) > 1 else groups
-        held = groups[-1]
-        names = train[0][0].names
-        features = np.vstack([g[0].features for g in train])
+    def _train_ranker(self, train: list[tuple[CandidateSet, np.ndarray, np.ndarray]]) -> None:
+        first = self._first()
+        self.blend = self._fit_blend(train)
+        names = tuple(n for n in train[0][0].names if not n.endswith("_score"))
+        cols = [train[0][0].names.index(n) for n in names]
+        features = np.vstack([g[0].features[:, cols] for g in train])
         labels = np.concatenate([g[1] for g in train])
         sizes = np.concatenate([g[0].group_sizes(len(g[2])) for g in train])
-        tie = names.index(f"{self._first()}_lrank") if f"{self._first()}_lrank" in names else 0
+        tie = names.index(f"{first}_lrank") if f"{first}_lrank" in names else 0
         self.ranker = Ranker(names, self.config.ranker, tie_feature=tie).fit(features, labels, sizes)
+
+    def _decide(self, held: tuple[CandidateSet, np.ndarray, np.ndarray]) -> None:
+        """Ranker, blend or first retriever alone, and the cold slots, by NDCG@10 on `held`."""
+        first = self._first()
         cs, y, users = held
-        learned = self._group_ndcg(cs, y, len(users), self.ranker.score(cs.features))
-        stage1 = self._group_ndcg(cs, y, len(users), -cs.features[:, tie])
-        self.validation = {"ranker_ndcg_at_10": learned, "stage1_ndcg_at_10": stage1}
-        self.uses_ranker = learned > stage1
+        learned = self._group_ndcg(cs, y, len(users), self._ranker_scores(cs))
+        stage1 = self._group_ndcg(cs, y, len(users), self._blend_scores(cs, {first: 1.0}))
+        blended = self._group_ndcg(cs, y, len(users), self._blend_scores(cs, self.blend))
+        self.validation = {"ranker_ndcg_at_10": learned, "blend_ndcg_at_10": blended, "stage1_ndcg_at_10": stage1}
+        self._blend_wins = blended > stage1
+        self.uses_ranker = learned > max(stage1, blended)
+        # The cold slots cost a warm item each; keep them only where the held-out repeat says
+        # they do not lower NDCG@10 (item popularity is still that repeat's fit here).
+        self.cold_slots = 0
+        plain = self._group_ndcg(cs, y, len(users), self._final_scores(cs, 10))
+        self.cold_slots = self.config.cold_slots
+        with_cold = self._group_ndcg(cs, y, len(users), self._final_scores(cs, 10))
+        self.validation["cold_slots_ndcg_at_10"] = with_cold
+        self.validation["no_cold_slots_ndcg_at_10"] = plain
+        if with_cold < plain:
+            self.cold_slots = 0
+
+    def _fit_blend(self, groups: list[tuple[CandidateSet, np.ndarray, np.ndarray]]) -> dict[str, float]:
+        """Blend weights with the best mean NDCG@10 over `groups` (first retriever weight 1)."""
+        first = self._first()
+        names = groups[0][0].names
+        others = [n for n in self.retrievers if n != first and f"{n}_z" in names and n != "content"]
+        best, best_ndcg = {first: 1.0}, -1.0
+        for weights in itertools.product(self.config.blend_grid, repeat=len(others)):
+            blend = {first: 1.0} | {n: float(w) for n, w in zip(others, weights, strict=True) if w > 0}
+            ndcg = float(np.mean([self._group_ndcg(cs, y, len(u), self._blend_scores(cs, blend)) for cs, y, u in groups]))
+            if ndcg > best_ndcg + 1e-9:
+                best, best_ndcg = blend, ndcg
+        return best
+
+    @staticmethod
+    def _blend_scores(cs: CandidateSet, blend: dict[str, float]) -> np.ndarray:
+        out = np.zeros(len(cs), np.float64)
+        for name, w in blend.items():
+            out += w * cs.features[:, cs.names.index(f"{name}_z")]
+        return out
+
+    def _ranker_scores(self, cs: CandidateSet) -> np.ndarray:
+        assert self.ranker is not None
+        cols = [cs.names.index(n) for n in self.ranker.feature_names]
+        return self.ranker.score(cs.features[:, cols])
 
     @staticmethod
     def _group_ndcg(cs: CandidateSet, labels: np.ndarray, n_rows: int, scores: np.ndarray, k: int = 10) -> float:
@@ -208,8 +295,10 @@ class TwoStagePipeline:
             eligible[r, items] = False
         rows, items, ranks = retrieve(scores, eligible, self.config.depth)
         cols, names = score_features(scores, eligible, rows, items, ranks)
-        cols.append(np.log1p(self.item_popularity[items]).astype(np.float64))
-        names.append("item_log_popularity")
+        ordered = np.sort(self.item_popularity)
+        pct = np.searchsorted(ordered, self.item_popularity[items], side="right") / max(len(ordered), 1)
+        cols.append(pct.astype(np.float64))
+        names.append("item_popularity_pct")
         activity = np.asarray(batch.history.getnnz(axis=1), np.float64)
         cols.append(np.log1p(activity[rows]))
         names.append("user_log_activity")
@@ -250,9 +339,10 @@ class TwoStagePipeline:
         ranker nor the other retrievers learnt anything about such users. A known user who
         arrives with no history (the service had none to send) is ranked by their ALS factors."""
         if self.uses_ranker and self.ranker is not None:
-            scores = self.ranker.score(cs.features)
+            scores = self._ranker_scores(cs)
         else:
-            scores = -cs.features[:, cs.names.index(f"{self._first()}_lrank")].astype(np.float64)
+            scores = self._blend_scores(cs, self.blend or {self._first(): 1.0})
+            scores -= 1e-7 * cs.features[:, cs.names.index(f"{self._first()}_lrank")]
         coldness = cs.coldness[cs.rows] if len(cs.coldness) else np.zeros(len(cs), np.int8)
         if coldness.any():
             scores = scores.copy()
@@ -266,7 +356,7 @@ class TwoStagePipeline:
         """Ranked scores, with the best matching never-seen listing of each row lifted into the
         last `cold_slots` positions of its top k (see `PipelineConfig.cold_slots`)."""
         scores = self._rank(cs)
-        slots = min(self.config.cold_slots, k)
+        slots = min(self.cold_slots, k)
         if slots <= 0 or "content_z" not in cs.names or len(cs) == 0:
             return scores
         cold = (self.item_popularity[cs.items] == 0) & (cs.features[:, cs.names.index("content_z")] >= self.config.cold_min_z)
@@ -375,6 +465,8 @@ class TwoStagePipeline:
             "listing_ids": [str(x) for x in self.catalog.listing_ids],
             "user_ids": [str(x) for x in self.catalog.user_ids],
             "uses_ranker": self.uses_ranker,
+            "blend": self.blend,
+            "cold_slots": self.cold_slots,
             "validation": self.validation,
             "ranker": None if self.ranker is None else {
                 "model": self.ranker.to_text(), "features": list(self.ranker.feature_names),
@@ -401,6 +493,8 @@ class TwoStagePipeline:
         out.user_region = arrays.get("user_region")
         out.region_names = list(meta["region_names"])
         out.uses_ranker = bool(meta["uses_ranker"])
+        out.cold_slots = int(meta.get("cold_slots", out.config.cold_slots))
+        out.blend = {str(k): float(v) for k, v in meta.get("blend", {}).items()}
         out.validation = dict(meta["validation"])
         if meta.get("ranker"):
             r = meta["ranker"]
