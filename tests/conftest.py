@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +56,28 @@ def kafka_bootstrap() -> Iterator[str]:
 def redis_url() -> str:
     ensure_redis()
     return "redis://127.0.0.1:6379/0"
+
+
+_exit_status: list[int] = [0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status[0] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave even if a library thread outlives its test.
+
+    A DBOS executor thread awaiting a workflow result retries forever once its test's
+    PostgreSQL database is dropped, and the interpreter joins such threads at exit, so the run
+    would never end. The summary is already printed here; name the threads and exit with the
+    session's status instead of waiting on them.
+    """
+    lingering = [t.name for t in threading.enumerate()
+                 if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if lingering:
+        sys.stderr.write(f"pytest: not waiting for {len(lingering)} thread(s) still running at exit: "
+                         f"{', '.join(sorted(lingering)[:10])}\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[0])

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +44,7 @@ def installed(runtime: Runtime, sandboxes: Sandboxes) -> Iterator[workflows_engi
     _cancel_unfinished()
     durable.shutdown()
     installation.close()
+    _warn_about_busy_executor_threads()
 
 
 def _cancel_unfinished() -> None:
@@ -50,3 +54,17 @@ def _cancel_unfinished() -> None:
 
     for status in DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False, load_output=False):
         DBOS.cancel_workflow(status.workflow_id)
+
+
+def _warn_about_busy_executor_threads(grace_seconds: float = 10.0) -> None:
+    """After shutdown only busy DBOS executor threads remain; give them `grace_seconds` to
+    finish, then say which test left one behind (tests/conftest.py makes sure the run still
+    exits)."""
+    deadline = time.monotonic() + grace_seconds
+    while True:
+        busy = [t.name for t in threading.enumerate() if t.name.startswith("dbos-executor-") and t.is_alive()]
+        if not busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if busy:
+        warnings.warn(f"DBOS executor thread(s) still busy after shutdown: {busy}", stacklevel=1)
