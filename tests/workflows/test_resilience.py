@@ -50,6 +50,50 @@ def test_breaker_opens_after_the_threshold_probes_once_and_closes_on_success() -
     assert breaker.stats.state == "closed" and breaker.stats.consecutive_failures == 0
 
 
+def test_each_operation_has_its_own_circuit_so_a_healthy_endpoint_does_not_mask_a_failing_one() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("carrier", failure_threshold=3, reset_seconds=10, clock=clock)
+
+    def label_fails() -> None:
+        raise Unavailable("carrier", "label", "HTTP 503")
+
+    for _ in range(3):  # rates answer between failed labels, as in an order stream
+        assert breaker.call("rate", lambda: "ok") == "ok"
+        with pytest.raises(Unavailable):
+            breaker.call("label", label_fails)
+    assert breaker.stats_for("label").state == "open"
+    assert breaker.stats_for("rate").state == "closed"
+    assert breaker.stats.state == "open" and breaker.stats.opened == 1
+    assert breaker.call("rate", lambda: "still ok") == "still ok"
+    with pytest.raises(BreakerOpen):
+        breaker.call("label", lambda: None)
+
+
+def test_a_label_only_outage_opens_the_label_circuit_and_every_order_resumes(
+    runtime: Runtime, sandboxes: Sandboxes, installed: Installation
+) -> None:
+    sandboxes.carrier.set_fault("error", operation="label")  # rates answer, labels 503
+    try:
+        orders = [f"lbl{i}" for i in range(6)]
+        for order_id in orders:
+            place(runtime, order_id)
+        handles = [start_order(o) for o in orders]
+        carrier_breaker = installed.transports[1].breaker
+        deadline = time.monotonic() + 30
+        while carrier_breaker.stats_for("label").opened == 0:
+            assert time.monotonic() < deadline, "the label circuit never opened"
+            time.sleep(0.05)
+        assert carrier_breaker.stats_for("rates").state == "closed"
+        sandboxes.carrier.clear_faults()
+        results = [h.get_result(polling_interval_sec=0.05) for h in handles]
+        assert {r["state"] for r in results} == {"completed"}
+        labels = sandboxes.carrier.records()["labels"]
+        assert sorted(lb["reference"] for lb in labels) == sorted(orders)
+    finally:
+        sandboxes.carrier.clear_faults()
+    assert inventory(runtime.db) == (100 - len(orders), 0)
+
+
 def test_a_carrier_outage_opens_the_breaker_and_every_order_resumes(
     runtime: Runtime, sandboxes: Sandboxes, installed: Installation
 ) -> None:
@@ -61,7 +105,7 @@ def test_a_carrier_outage_opens_the_breaker_and_every_order_resumes(
         handles = [start_order(o) for o in orders]
         carrier_breaker = installed.transports[1].breaker
         deadline = time.monotonic() + 30
-        while carrier_breaker.stats.opened == 0:
+        while carrier_breaker.stats_for("label").opened == 0:
             assert time.monotonic() < deadline, "the breaker never opened"
             time.sleep(0.05)
         time.sleep(1.0)  # the outage goes on with the breaker cycling open / half-open
