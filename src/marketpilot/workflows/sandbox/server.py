@@ -176,6 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client died between its headers and its body (a worker killed mid-request):
+            # like a real provider, perform nothing and answer nothing. Read as an empty body,
+            # it would be answered 400 and that answer kept under its idempotency key.
+            self.close_connection = True
+            return
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
