@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from marketpilot.dataimport.schemas import SCHEMAS
 from marketpilot.fraud import evaluate_command as fraud_evaluate
@@ -193,7 +193,7 @@ def simulate(
         console.print(f"[red]invalid simulation:[/red] {exc}")
         raise typer.Exit(2) from None
     with _progress() as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

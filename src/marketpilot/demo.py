@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from marketpilot.dataimport.importer import import_file
 from marketpilot.dataimport.schemas import SCHEMAS
@@ -34,7 +34,7 @@ def prepare_demo(runtime: Runtime, *, listings: int, users: int, days: int, prog
     config = SimulationConfig(listings=listings, users=users, days=days, seed=7)
     data_dir = runtime.settings.home / f"demo-data-{listings}-{users}-{days}"
     if not (data_dir / "manifest.json").exists():
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -49,10 +49,11 @@ def prepare_demo(runtime: Runtime, *, listings: int, users: int, days: int, prog
         if not path.exists():
             continue
         task = progress.add_task(f"import {kind}", total=None)
-        report_ = import_file(
-            runtime.db, kind, path, source=runtime.source,
-            progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
-        )
+
+        def imported(done: int, total: int | None, task: TaskID = task) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report_ = import_file(runtime.db, kind, path, source=runtime.source, progress=imported)
         summary[kind] = report_.rows
         progress.update(task, completed=report_.rows, total=report_.rows)
 

@@ -51,7 +51,7 @@ class ServiceFraudCheck:
                                 reasons=verdict.reasons)
         how = decision.model_version + (f" ({decision.fallback_reason})" if decision.fallback_reason else "")
         return FraudVerdict(
-            decision=decision.action.value,  # type: ignore[arg-type]  # approve | review | block
+            decision=decision.action.value,  # approve | review | block
             reason=f"{how}: score {decision.score:.4f}, review at {decision.threshold:.4f}",
             score=decision.score,
             reasons=tuple(r.feature for r in decision.reasons),
