@@ -77,6 +77,8 @@ def test_score_then_review_queue_then_analyst_label(client: TestClient, rt: Runt
     again = client.post(f"/v1/fraud/reviews/{queue[0]['id']}", json={"label": "legitimate"}, headers=operator)
     assert again.status_code == 409
     assert client.post("/v1/fraud/reviews/424242", json={"label": "fraud"}, headers=operator).status_code == 404
+    too_big = client.post(f"/v1/fraud/reviews/{2**64}", json={"label": "fraud"}, headers=operator)
+    assert too_big.status_code == 422 and "decision_id" in too_big.text  # not a 500 from the database driver
 
 
 def test_placed_orders_are_decided_and_the_verdict_is_published_once(rt: Runtime) -> None:

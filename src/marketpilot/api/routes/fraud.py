@@ -106,7 +106,7 @@ async def list_reviews(
 
 @router.post("/reviews/{decision_id}")
 async def review(
-    decision_id: Annotated[int, Path(ge=1, description="The decision's id from the review queue.")],
+    decision_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The decision's id from the review queue.")],
     body: ReviewIn, rt: RuntimeDep, who: Operator,
 ) -> ReviewItem:
     return await blocking(rt.fraud.review, decision_id, fraud=body.label == "fraud", reviewer=who.key_id,
