@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 RELEVANT = 20
 K = 10
@@ -42,46 +39,17 @@ def main() -> None:
 
 
 def run(listings: int, users: int, days: int, seed: int) -> dict[str, object]:
-    from marketpilot.recommend.catalog_data import build_catalog, fit_pipeline
+    from benchmarks.sim_world import load
+
+    from marketpilot.recommend.catalog_data import fit_pipeline
     from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
-    from marketpilot.recommend.interactions import Interactions
     from marketpilot.recommend.retrievers.als import ALS
     from marketpilot.recommend.retrievers.base import Batch
-    from marketpilot.simulate import SimulationConfig, simulate
-    from marketpilot.simulate.behaviour import utility
 
-    with tempfile.TemporaryDirectory(prefix="bench-recommend-") as scratch:
-        out = Path(scratch)
-        t0 = time.perf_counter()
-        simulate(SimulationConfig(listings=listings, users=users, days=days, seed=seed), out=out)
-        sim_s = time.perf_counter() - t0
-        frame = pd.read_csv(out / "interactions.csv", dtype={"user_id": str, "listing_id": str})
-        listing_frame = pd.read_csv(out / "listings.csv", dtype=str)
-        user_frame = pd.read_csv(out / "users.csv", dtype=str)
-        truth = out / "ground_truth"
-        factors = np.load(truth / "item_factors.npy")
-        taste = np.load(truth / "user_taste.npy")
-        items_truth = pd.read_parquet(truth / "listings.parquet")
-        users_truth = pd.read_parquet(truth / "users.parquet")
-
-    catalog = build_catalog(frame, listing_frame, user_frame)
-    data = Interactions.from_frame(frame, catalog)
-    # ground-truth rows are in entity-number order; map them onto catalogue indices
-    item_row = np.array([catalog.item_index[i] for i in items_truth["listing_id"].astype(str)])
-    user_row = np.array([catalog.user_index[u] for u in users_truth["user_id"].astype(str)])
-    f = np.zeros((catalog.n_items, factors.shape[1]), np.float32)
-    f[item_row] = factors
-    q = np.zeros(catalog.n_items)
-    q[item_row] = items_truth["quality"].to_numpy(np.float64)
-    rel_price = np.zeros(catalog.n_items)
-    rel_price[item_row] = np.log(items_truth["base_price_minor"].to_numpy(np.float64)
-                                 / items_truth["reference_price_minor"].to_numpy(np.float64))
-    cold = np.zeros(catalog.n_items, bool)
-    cold[item_row] = items_truth["cold_start"].to_numpy(bool)
-    sens = np.zeros(catalog.n_users)
-    sens[user_row] = users_truth["price_sensitivity"].to_numpy(np.float64)
-    tastes = np.zeros((catalog.n_users, taste.shape[1]), np.float32)
-    tastes[user_row] = taste
+    world = load(listings, users, days, seed)
+    frame, listing_frame, user_frame = world.frame, world.listings, world.users
+    catalog, data, sim_s = world.catalog, world.data, world.simulate_s
+    cold = world.cold
 
     seen = data.matrix(binary=True)
     active = np.flatnonzero(np.diff(seen.indptr) > 0)
@@ -93,7 +61,7 @@ def run(listings: int, users: int, days: int, seed: int) -> dict[str, object]:
     n_items = catalog.n_items
     util = np.empty((len(active), n_items))
     for row, u in enumerate(active):
-        util[row] = utility(np.repeat(tastes[u][None, :], n_items, 0), f, q, np.full(n_items, sens[u]), rel_price)
+        util[row] = world.utility(int(u))
     util_masked = util.copy()
     util_masked[seen[active].nonzero()] = -np.inf
     best = top_k(util_masked.astype(np.float32), RELEVANT)

@@ -107,3 +107,22 @@ def test_a_known_user_sent_without_history_is_ranked_by_their_learnt_taste(fitte
     cat = pipeline.catalog
     got = pipeline.recommend(Query(k=5, user=cat.user_index["u0_03"]))
     assert sum(group_of(cat.listing_ids[i]) == 0 for i in got.items) >= 4
+
+
+def test_a_reranking_pool_carries_new_listings_even_where_validation_dropped_cold_slots(fitted) -> None:
+    pipeline, _ = fitted
+    cat = pipeline.catalog
+    new_bike = cat.item_index["new_bike"]
+    user = cat.user_index["u1_04"]
+    history = np.array([cat.item_index[f"i1_{i:02d}"] for i in range(4)])
+    kept = pipeline.cold_slots
+    pipeline.cold_slots = 0  # as when held-out repeats found the slate better without them
+    try:
+        slate = pipeline.recommend(Query(k=10, user=user, history=history))
+        assert new_bike not in slate.items
+        pooled = pipeline.recommend(Query(k=30, user=user, history=history, pool=20))
+        assert new_bike in pooled.items
+        assert pooled.items.tolist().index(new_bike) >= 10  # offered in the pool, not forced into the slate
+        assert pooled.items[:10].tolist() == slate.items.tolist()
+    finally:
+        pipeline.cold_slots = kept

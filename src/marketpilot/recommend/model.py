@@ -32,7 +32,10 @@ class Query:
 
     `user` is the user's index in the catalogue, or -1 for an unknown user / anonymous session.
     `history` holds the item indices the user or session interacted with, most recent LAST.
-    Context fields are None when the caller did not send them.
+    Context fields are None when the caller did not send them. `pool` of the `k` asked for are
+    not the slate but candidates the caller re-ranks itself (the slate policy's fairness and
+    exploration pool): a model may fill them with exploration candidates, such as listings
+    nobody has interacted with yet.
     """
 
     k: int
@@ -43,6 +46,7 @@ class Query:
     page: str | None = None
     hour: int | None = None
     seed_item: int = -1
+    pool: int = 0
 
 
 @dataclass(slots=True)

@@ -352,12 +352,18 @@ class TwoStagePipeline:
             scores[cold] = cs.features[cold, cs.names.index(f"{POPULAR}_score")]
         return scores
 
-    def _final_scores(self, cs: CandidateSet, k: int) -> np.ndarray:
-        """Ranked scores, with the best matching never-seen listing of each row lifted into the
-        last `cold_slots` positions of its top k (see `PipelineConfig.cold_slots`)."""
+    def _final_scores(self, cs: CandidateSet, k: int, pool: int = 0) -> np.ndarray:
+        """Ranked scores, with the best matching never-seen listings of each row lifted into
+        its list: `cold_slots` (as kept by validation, see `PipelineConfig.cold_slots`) at the
+        end of the slate (the first `k - pool`), and, when the caller asks for a re-ranking
+        pool, `PipelineConfig.cold_slots` more per 10 pool positions at the end of the pool,
+        whatever validation kept: the slate policy decides how many of those reach the slate
+        (its fairness bound), and held-out repeats cannot measure listings nobody has seen."""
         scores = self._rank(cs)
-        slots = min(self.cold_slots, k)
-        if slots <= 0 or "content_z" not in cs.names or len(cs) == 0:
+        slate = max(k - pool, 0)
+        slots = min(self.cold_slots, slate)
+        extra = min(max(self.config.cold_slots, 1) * max(1, pool // 10), pool) if pool > 0 else 0
+        if slots + extra <= 0 or "content_z" not in cs.names or len(cs) == 0:
             return scores
         cold = (self.item_popularity[cs.items] == 0) & (cs.features[:, cs.names.index("content_z")] >= self.config.cold_min_z)
         if not cold.any():
@@ -365,14 +371,17 @@ class TwoStagePipeline:
         scores = scores.copy()
         n_rows = int(cs.rows.max()) + 1
         content = cs.features[:, cs.names.index("content_z")]
-        best_cold = _top_from_pairs(cs.rows[cold], np.flatnonzero(cold), content[cold], n_rows, slots)
+        best_cold = _top_from_pairs(cs.rows[cold], np.flatnonzero(cold), content[cold], n_rows, slots + extra)
         for row in np.unique(cs.rows[cold]):
-            # just above the warm item at position k - slots, which the cold ones displace
-            warm_scores = scores[(cs.rows == row) & ~cold]
-            ordered = np.sort(warm_scores)[::-1]
-            cut = ordered[k - slots] if len(ordered) > k - slots else (ordered[-1] if len(ordered) else 0.0)
+            ordered = np.sort(scores[(cs.rows == row) & ~cold])[::-1]
             chosen = best_cold[row][best_cold[row] >= 0]
-            scores[chosen] = np.maximum(scores[chosen], cut + 1e-6 * (1 + np.arange(len(chosen))[::-1]))
+            # each group sits just above the warm item it displaces: the slate's at position
+            # slate - slots, the pool's at k - extra (counting the slate's cold ones above it)
+            for group, displaced in ((chosen[:slots], slate - slots), (chosen[slots:], k - extra - slots)):
+                if len(group) == 0:
+                    continue
+                cut = ordered[displaced] if len(ordered) > displaced else (ordered[-1] if len(ordered) else 0.0)
+                scores[group] = np.maximum(scores[group], cut + 1e-6 * (1 + np.arange(len(group))[::-1]))
         return scores
 
     def recommend_batch(self, users: np.ndarray, history: sp.csr_matrix, recent: list[np.ndarray], k: int,
@@ -400,7 +409,7 @@ class TwoStagePipeline:
         cs = self._candidates_for(np.array([user]), row, [hist], allowed, [region])
         if len(cs) == 0:
             return Candidates(np.empty(0, np.int64), np.empty(0, np.float32))
-        scores = self._final_scores(cs, query.k)
+        scores = self._final_scores(cs, query.k, min(max(query.pool, 0), query.k))
         order = np.argsort(-scores, kind="stable")[: query.k]
         return Candidates(cs.items[order].astype(np.int64), scores[order].astype(np.float32))
 

@@ -250,6 +250,7 @@ class RecommendationService:
         policy = self.slate_policy if shadow is None else None
         query = Query(
             k=request.k if policy is None else policy.candidates_for(request.k),
+            pool=0 if policy is None else policy.candidates_for(request.k) - request.k,
             history=history,
             region=request.region,
             device=request.device,
@@ -383,14 +384,23 @@ class RecommendationService:
         )
 
     def audit(self, window: timedelta) -> ExposureAudit:
-        """Exposure per group in the slates logged over `window`, against the fairness targets."""
+        """Exposure per group in the slates logged over `window`, against the fairness targets,
+        and the explored share of slots per session class and day against the budget cap."""
         self.slates.flush()
         self.availability.ensure_loaded()
         policy = self.slate_policy
         groups = policy.groups if policy is not None else ExposureGroups()
         targets = {} if policy is None or policy.fairness is None else {t.group: t.share for t in policy.fairness.targets}
         until = datetime.fromtimestamp(self._clock(), UTC)
-        return exposure_audit(self.db, self.availability.universe, groups, targets, until=until, window=window)
+        cap = None
+        if policy is not None and policy.exploration is not None:
+            budget = policy.budget
+
+            def cap(session_class: str) -> float:
+                return budget.limits_for(session_class).max_explored_share
+
+        return exposure_audit(self.db, self.availability.universe, groups, targets, until=until, window=window,
+                              explore_cap=cap)
 
     def close(self) -> None:
         self.slates.close()
@@ -432,6 +442,7 @@ class RecommendationService:
             page=query.page,
             hour=query.hour,
             seed_item=index.get(request.seed_listing_id, -1) if request.seed_listing_id else -1,
+            pool=query.pool,
         )
         t0 = time.perf_counter()
         got: Candidates = model.recommend(own_query, av.to_catalog(catalog, allowed))
