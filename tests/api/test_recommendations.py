@@ -159,6 +159,8 @@ def test_the_exposure_audit_is_served_to_operators_and_validates_its_window(clie
     assert response.status_code == 200, response.text
     body = response.json()
     assert {g["group"] for g in body["groups"]} == {"cold_start"} and body["truncated"] is False
+    # exploration is off here: each logged day is reported with no cap to hold it against
+    assert all(d["cap"] is None and d["explored"] == 0 for d in body["exploration"])
     for bad in ("0h", "7w", "100d", "abc"):
         response = client.get(f"/v1/recommendations/audit?window={bad}", headers=auth(keys.operator))
         assert response.status_code == 422 and "window" in response.json()["error"]["message"]

@@ -156,3 +156,25 @@ def test_the_exposure_audit_recomputes_group_exposure_from_the_logged_slates(rt:
         assert svc.audit(timedelta(minutes=1)).slates == 30
     finally:
         svc.close()
+
+
+def test_the_audit_reads_each_days_explored_share_off_the_log_and_checks_it_against_the_cap(rt: Runtime) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    cap = 0.2
+    policy = SlatePolicy(exploration=EpsilonGreedy(epsilon=1.0),
+                         budget=ExplorationBudget(default=BudgetLimits(max_explored_share=cap)), pool=4, seed=3)
+    svc = service(rt, FixedScores(), slate_policy=policy)
+    try:
+        for i in range(40):  # epsilon 1: every slot would be explored if the budget let it
+            svc.recommend(RecommendationRequest(k=3, session_id=f"s{i}", device="web"))
+        audit = svc.audit(timedelta(hours=1))
+        logged = _served(rt, svc)
+        assert len(audit.exploration) == 1
+        day = audit.exploration[0]
+        assert day.session_class == "new/web" and day.cap == cap
+        assert day.slots == sum(len(e.items) for e in logged) == 120
+        assert day.explored == sum(sum(e.explored or []) for e in logged)
+        assert 0 < day.share <= cap and day.within is True
+    finally:
+        svc.close()

@@ -7,13 +7,18 @@ included, and anyone can recompute it from the log. Group membership is judged a
 slate's own time (a listing is cold-start in the slates served during its first
 `cold_start_days`). At most `max_slates` of the newest slates in the window are read; the
 report says how many were.
+
+The same slates give the exploration check: per session class and UTC day, the share of
+served slots that were explored, against the class's budget cap, so that "the budget was never
+exceeded" is read off the log of every day rather than trusted to the in-process accounts.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
@@ -52,12 +57,24 @@ class GroupExposure:
 
 
 @dataclass(frozen=True, slots=True)
+class ExplorationDay:
+    session_class: str
+    day: date  # UTC
+    slots: int  # served slots of the class that day
+    explored: int  # of which explored
+    share: float
+    cap: float | None  # the class's max_explored_share (None: no exploration configured)
+    within: bool | None  # share <= cap
+
+
+@dataclass(frozen=True, slots=True)
 class ExposureAudit:
     since: datetime
     until: datetime
     slates: int
     truncated: bool
     groups: list[GroupExposure]
+    exploration: list[ExplorationDay] = field(default_factory=list)
 
 
 def exposure_audit(
@@ -69,7 +86,9 @@ def exposure_audit(
     until: datetime,
     window: timedelta,
     max_slates: int = MAX_SLATES,
+    explore_cap: Callable[[str], float] | None = None,
 ) -> ExposureAudit:
+    """`explore_cap(session_class)` is the class's cap on the explored share of slots."""
     since = until - window
     with db.read() as s:
         rows = s.execute(
@@ -84,7 +103,12 @@ def exposure_audit(
     exposure = np.zeros(len(names))
     total = 0.0
     shown: list[set[int]] = [set() for _ in names]
+    days: dict[tuple[str, date], list[int]] = {}  # (class, day) -> [slots, explored]
     for served_at, data in rows:
+        aware = served_at if served_at.tzinfo else served_at.replace(tzinfo=UTC)
+        account = days.setdefault((str(data.get("session_class") or "unknown"), aware.astimezone(UTC).date()), [0, 0])
+        account[0] += len(data.get("items", []))
+        account[1] += sum(1 for flag in data.get("explored") or () if flag)
         index = [universe.index.get(lid, -1) for lid in data.get("items", [])]
         positions = np.asarray(data.get("positions", range(len(index))), dtype=np.int64)
         items = np.asarray(index, dtype=np.int64)
@@ -104,4 +128,10 @@ def exposure_audit(
         target = targets.get(name)
         share = float(shares[g])
         report.append(GroupExposure(name, target, share, None if target is None else share >= target, len(shown[g])))
-    return ExposureAudit(since, until, len(rows), truncated, report)
+    exploration = []
+    for (session_class, day), (slots, explored) in sorted(days.items()):
+        cap = explore_cap(session_class) if explore_cap is not None else None
+        share = explored / slots if slots else 0.0
+        exploration.append(ExplorationDay(session_class, day, slots, explored, share, cap,
+                                          None if cap is None else share <= cap + 1e-12))
+    return ExposureAudit(since, until, len(rows), truncated, report, exploration)

@@ -8,7 +8,7 @@ like one listing. Both only ever return listings that are active and in stock at
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -126,12 +126,23 @@ class GroupExposureOut(BaseModel):
     listings: int = Field(description="Distinct listings of the group that were shown.")
 
 
+class ExplorationDayOut(BaseModel):
+    session_class: str = Field(description="`new|returning` / device.")
+    day: date = Field(description="UTC day.")
+    slots: int = Field(description="Slots served to the class that day.")
+    explored: int = Field(description="Of which explored.")
+    share: float
+    cap: float | None = Field(description="The class's cap on the explored share (null: exploration off).")
+    within: bool | None = Field(description="share <= cap.")
+
+
 class ExposureAuditOut(BaseModel):
     since: datetime
     until: datetime
     slates: int = Field(description="Logged slates the audit read.")
     truncated: bool = Field(description="True when the window held more slates than one audit reads (200,000).")
     groups: list[GroupExposureOut]
+    exploration: list[ExplorationDayOut] = Field(description="Explored share of slots per session class and day.")
 
 
 def _audit_out(audit: ExposureAudit) -> ExposureAuditOut:
@@ -140,6 +151,11 @@ def _audit_out(audit: ExposureAudit) -> ExposureAuditOut:
         groups=[
             GroupExposureOut(group=g.group, target=g.target, exposure_share=g.exposure_share, met=g.met, listings=g.listings)
             for g in audit.groups
+        ],
+        exploration=[
+            ExplorationDayOut(session_class=d.session_class, day=d.day, slots=d.slots, explored=d.explored,
+                              share=d.share, cap=d.cap, within=d.within)
+            for d in audit.exploration
         ],
     )
 
