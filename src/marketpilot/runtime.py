@@ -115,6 +115,7 @@ class Runtime:
                 cold_start_share=self.settings.recommend_cold_start_exposure,
                 max_relevance_loss=self.settings.recommend_max_relevance_loss,
             ),
+            attribution_seconds=self.settings.recommend_attribution_seconds,
         )
 
     @cached_property

@@ -178,3 +178,40 @@ def test_the_audit_reads_each_days_explored_share_off_the_log_and_checks_it_agai
         assert 0 < day.share <= cap and day.within is True
     finally:
         svc.close()
+
+
+def test_clicks_naming_a_served_slate_reach_the_thompson_posterior_once_its_window_closes(rt: Runtime) -> None:  # noqa: F811
+    from datetime import UTC, datetime
+
+    from marketpilot.domain.entities import InteractionIn
+    from marketpilot.recommend.bandits import ThompsonSampling
+
+    now = [datetime.now(UTC).timestamp()]
+    thompson = ThompsonSampling(0, prior=(1.0, 20.0))
+    policy = SlatePolicy(exploration=thompson, budget=ExplorationBudget(default=BudgetLimits(max_explored_share=1.0)),
+                         pool=4, seed=1)
+    svc = service(rt, FixedScores(), slate_policy=policy, attribution_seconds=60.0, clock=lambda: now[0])
+    try:
+        first = svc.recommend(RecommendationRequest(k=3, session_id="s1"))
+        shown = ids(first)
+        clicked = shown[1]
+        rt.interactions.ingest([
+            InteractionIn(user_id="u1", listing_id=clicked, event="click", request_id=first.request_id,
+                          timestamp=datetime.fromtimestamp(now[0], UTC)),
+            InteractionIn(user_id="u1", listing_id=shown[2], event="view", request_id=first.request_id,
+                          timestamp=datetime.fromtimestamp(now[0], UTC)),
+        ])
+        index = svc.availability.universe.index
+        items = np.array([index[lid] for lid in shown])
+        now[0] += 30  # inside the window: the click is attributed, nothing is learnt yet
+        svc.recommend(RecommendationRequest(k=3, session_id="s2"))
+        assert svc.feedback is not None and svc.feedback.rewarded == 1 and svc.feedback.closed == 0
+        assert thompson.posterior(items)[0].tolist() == [1.0, 1.0, 1.0]
+        now[0] += 31  # the first slate's window has passed: it closes, the second stays open
+        svc.recommend(RecommendationRequest(k=3, session_id="s3"))
+        assert svc.feedback.closed == 1
+        alpha, beta = thompson.posterior(items)
+        assert alpha.tolist() == [1.0, 2.0, 1.0]  # the click (a view is no reward)
+        assert beta.tolist() == [21.0, 20.0, 21.0]  # shown and left: one failure each
+    finally:
+        svc.close()

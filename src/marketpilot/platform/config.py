@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     recommend_explore_gmv_per_day: float = Field(
         default=1e12, ge=0, description="Cap on expected GMV given up by exploring, minor units per class and day."
     )
+    recommend_attribution_seconds: float = Field(
+        default=1800.0, gt=0,
+        description="How long clicks, carts and purchases naming a slate's request_id reward the exploration policy.",
+    )
     recommend_cold_start_exposure: float = Field(
         default=0.0, ge=0, le=1, description="Target share of position-weighted exposure for cold-start listings (0: off)."
     )

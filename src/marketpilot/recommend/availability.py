@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from marketpilot.domain.events import (
     DataImported,
+    InteractionLogged,
     InventoryChanged,
     ListingCreated,
     ListingUpdated,
@@ -239,6 +240,9 @@ class Availability:
         self._impressions = _Bounded(self.rule.tracked_subjects)
         self._mappings: dict[int, tuple[int, Catalog, IntArray]] = {}
         self._probe: Any = None
+        # Interactions pass through the same fold on their way past: the slate feedback of
+        # the exploration policy listens here (slate_feedback.py) instead of tailing again.
+        self.interaction_listener: Callable[[Mapping[str, Any]], object] | None = None
 
     # -- loading and refreshing ---------------------------------------------------------
 
@@ -390,6 +394,10 @@ class Availability:
     def _apply(self, event: CloudEvent, position: int | None) -> int:
         kind = event.type
         data: Mapping[str, Any] = event.data or {}
+        if kind == InteractionLogged.TYPE:
+            if self.interaction_listener is not None:
+                self.interaction_listener(data)
+            return 0
         u = self.universe
         if kind == InventoryChanged.TYPE:
             i = u.add(str(data["listing_id"]))

@@ -42,6 +42,7 @@ from marketpilot.recommend.availability import Availability, Filters, Suppressio
 from marketpilot.recommend.events import RecommendationServed, SlateLog
 from marketpilot.recommend.fallback import FALLBACK_NAME, FALLBACK_VERSION, PopularityFallback
 from marketpilot.recommend.model import BoolArray, Candidates, IntArray, Query, Recommender
+from marketpilot.recommend.slate_feedback import SlateFeedback
 from marketpilot.recommend.slate_policy import ExposureGroups, SlatePolicy, session_class
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class RecommendationService:
         refresh_interval: float = 0.0,
         slate_log: SlateLog | None = None,
         slate_policy: SlatePolicy | None = None,
+        attribution_seconds: float = 1800.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
@@ -179,6 +181,13 @@ class RecommendationService:
         self.slates = slate_log or SlateLog(db, source)
         self.metrics = RecommendationMetrics()
         self.slate_policy = slate_policy if slate_policy is not None and slate_policy.active else None
+        self.feedback: SlateFeedback | None = None
+        if self.slate_policy is not None and self.slate_policy.exploration is not None:
+            # Clicks, carts and purchases naming a served slate reward its listings, and each
+            # slate is closed into the exploration policy after its attribution window.
+            self.feedback = SlateFeedback(self.slate_policy.exploration, attribution_seconds=attribution_seconds)
+            feedback, av = self.feedback, self.availability
+            av.interaction_listener = lambda data: feedback.interaction(data, av.universe.index)
         self._clock = clock
         self._loader = model_loader
         self._loaded: LoadedModel | None = None
@@ -308,6 +317,10 @@ class RecommendationService:
         if shadow is not None:
             return slate
         av.record_impressions(subject, items.tolist())
+        if self.feedback is not None:
+            now = self._clock()
+            self.feedback.served(request_id, items, now)
+            self.feedback.close_due(now)
         self.slates.append(
             RecommendationServed(
                 request_id=request_id,

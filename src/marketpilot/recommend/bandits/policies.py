@@ -193,6 +193,11 @@ class ThompsonSampling(_SlotFiller):
                 self._alpha = np.concatenate((self._alpha, np.full(grow, self.prior[0])))
                 self._beta = np.concatenate((self._beta, np.full(grow, self.prior[1])))
 
+    def posterior(self, items: IntArray) -> tuple[FloatArray, FloatArray]:
+        """The Beta posterior (alpha, beta) of each of `items`."""
+        with self._lock:
+            return self._alpha[items].copy(), self._beta[items].copy()
+
     def update(self, items: IntArray, rewards: FloatArray, features: FloatArray | None = None) -> None:
         r = np.clip(np.asarray(rewards, dtype=np.float64), 0.0, 1.0)
         with self._lock:
