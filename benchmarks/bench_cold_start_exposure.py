@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--sessions-per-day", type=int, default=3000)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--exploration", default="thompson", choices=["off", "epsilon_greedy", "thompson"])
+    parser.add_argument("--exploration", default="thompson", choices=["off", "epsilon_greedy", "thompson", "linucb"])
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--cold-share", type=float, default=0.2)
     parser.add_argument("--max-relevance-loss", type=float, default=0.05)
@@ -180,7 +180,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                 slots += len(shown)
                 clicks = (click_rng.random(len(shown)) < p_click).astype(np.float64)
                 if policy is not None and policy.exploration is not None:
-                    policy.exploration.update(items[shown], clicks)
+                    policy.learn("returning/web", items[shown], clicks, outcome.features)
             daily.append((explored - day_explored, slots - day_slots))
         cold_imps = impressions[world.cold]
         out[arm] = {

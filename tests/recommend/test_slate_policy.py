@@ -215,3 +215,72 @@ def test_clicks_naming_a_served_slate_reach_the_thompson_posterior_once_its_wind
         assert beta.tolist() == [21.0, 20.0, 21.0]  # shown and left: one failure each
     finally:
         svc.close()
+
+
+def _click(rt: Runtime, slate: object, listing_id: str, at: float) -> None:  # noqa: F811
+    from datetime import UTC, datetime
+
+    from marketpilot.domain.entities import InteractionIn
+
+    rt.interactions.ingest([InteractionIn(user_id="u1", listing_id=listing_id, event="click",
+                                          request_id=slate.request_id,  # type: ignore[attr-defined]
+                                          timestamp=datetime.fromtimestamp(at, UTC))])
+
+
+def _settings_policy(exploration: str) -> SlatePolicy:
+    policy = default_policy(exploration, epsilon=0.5, max_explored_share=1.0, max_gmv_loss_per_day=1e12,
+                            cold_start_share=0.0, max_relevance_loss=0.05)
+    assert policy is not None
+    policy.pool, policy.seed = 4, 5
+    return policy
+
+
+def test_thompson_from_settings_keeps_one_posterior_per_session_class(rt: Runtime) -> None:  # noqa: F811
+    from datetime import UTC, datetime
+
+    from marketpilot.recommend.bandits import PerSessionClass, ThompsonSampling
+
+    now = [datetime.now(UTC).timestamp()]
+    policy = _settings_policy("thompson")
+    assert isinstance(policy.exploration, PerSessionClass)
+    svc = service(rt, FixedScores(), slate_policy=policy, attribution_seconds=60.0, clock=lambda: now[0])
+    try:
+        web = svc.recommend(RecommendationRequest(k=3, session_id="a", device="web"))
+        svc.recommend(RecommendationRequest(k=3, session_id="b", device="app"))
+        clicked = ids(web)[0]
+        _click(rt, web, clicked, now[0])
+        now[0] += 61
+        svc.recommend(RecommendationRequest(k=3, session_id="c", device="web"))  # closes both
+        item = np.array([svc.availability.universe.index[clicked]])
+        web_policy, app_policy = (policy.exploration.policy_for(c) for c in ("new/web", "new/app"))
+        assert isinstance(web_policy, ThompsonSampling) and isinstance(app_policy, ThompsonSampling)
+        assert web_policy.posterior(item)[0].tolist() == [2.0]  # the web click, in the web posterior only
+        assert app_policy.posterior(item)[0].tolist() == [1.0]
+    finally:
+        svc.close()
+
+
+def test_linucb_from_settings_explores_on_listing_features_and_learns_from_clicks(rt: Runtime) -> None:  # noqa: F811
+    from datetime import UTC, datetime
+
+    from marketpilot.recommend.bandits import LinUCB, PerSessionClass
+
+    now = [datetime.now(UTC).timestamp()]
+    policy = _settings_policy("linucb")
+    assert isinstance(policy.exploration, PerSessionClass)
+    svc = service(rt, FixedScores(), slate_policy=policy, attribution_seconds=60.0, clock=lambda: now[0])
+    try:
+        slates = [svc.recommend(RecommendationRequest(k=3, session_id=f"s{i}", device="web")) for i in range(20)]
+        logged = _served(rt, svc)
+        assert any(any(e.explored or []) for e in logged)  # it explores
+        assert all(len(e.propensities or []) == 3 for e in logged)
+        linucb = policy.exploration.policy_for("new/web")
+        assert isinstance(linucb, LinUCB) and not linucb.theta().any()
+        for i, slate in enumerate(slates):  # distinct times: the same click twice is one interaction
+            _click(rt, slate, ids(slate)[1], now[0] + i / 1000)
+        now[0] += 61
+        svc.recommend(RecommendationRequest(k=3, session_id="late", device="web"))
+        assert svc.feedback is not None and svc.feedback.closed == 20 and svc.feedback.rewarded == 20
+        assert linucb.theta().any()  # learnt from the clicks, on the listings' features
+    finally:
+        svc.close()

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     model_refresh_seconds: float = Field(default=30.0, gt=0, description="How often served aliases are re-read.")
     drift_window_seconds: float = Field(default=300.0, gt=0, description="Drift monitoring window of served models.")
-    recommend_exploration: Literal["off", "epsilon_greedy", "thompson"] = Field(
+    recommend_exploration: Literal["off", "epsilon_greedy", "thompson", "linucb"] = Field(
         default="off", description="Slot-level exploration policy over recommendation slates."
     )
     recommend_epsilon: float = Field(default=0.1, ge=0, le=1, description="Epsilon of epsilon-greedy exploration.")

@@ -185,7 +185,7 @@ class RecommendationService:
         if self.slate_policy is not None and self.slate_policy.exploration is not None:
             # Clicks, carts and purchases naming a served slate reward its listings, and each
             # slate is closed into the exploration policy after its attribution window.
-            self.feedback = SlateFeedback(self.slate_policy.exploration, attribution_seconds=attribution_seconds)
+            self.feedback = SlateFeedback(self.slate_policy.learn, attribution_seconds=attribution_seconds)
             feedback, av = self.feedback, self.availability
             av.interaction_listener = lambda data: feedback.interaction(data, av.universe.index)
         self._clock = clock
@@ -296,12 +296,14 @@ class RecommendationService:
         propensities: list[float] | None = None
         explored: list[bool] | None = None
         session = None
+        learnt_features = None
         if policy is not None:
             # Fairness re-ranking and exploration over the k + pool candidates (slate_policy.py).
             session = session_class(request.user_id, request.device)
             outcome = policy.apply(u, items, scores, request.k, session_class=session, now=self._clock())
             items, scores = outcome.items, outcome.scores.astype(np.float32)
             propensities, explored = outcome.propensities.tolist(), outcome.explored.tolist()
+            learnt_features = outcome.features
         items, scores = items[: request.k], scores[: request.k]
 
         request_id = uuid.uuid4().hex
@@ -319,7 +321,8 @@ class RecommendationService:
         av.record_impressions(subject, items.tolist())
         if self.feedback is not None:
             now = self._clock()
-            self.feedback.served(request_id, items, now)
+            self.feedback.served(request_id, items, now, session or "",
+                                 None if learnt_features is None else learnt_features[: len(items)])
             self.feedback.close_due(now)
         self.slates.append(
             RecommendationServed(

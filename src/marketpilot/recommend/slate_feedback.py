@@ -3,8 +3,9 @@
 A served slate stays open for `attribution_seconds`; a click, add-to-cart or purchase that
 names the slate's `request_id` (``InteractionLogged.request_id``, sent back by the client)
 marks its listing rewarded. When the window has passed, the slate is closed into one
-``policy.update(items, rewards)``: 1 for each rewarded listing, 0 for each listing shown and
-left, which is the Bernoulli trial Thompson sampling counts. Closing once per slate, after the
+``learn(session_class, items, rewards, features)`` (`SlatePolicy.learn`): 1 for each rewarded
+listing, 0 for each listing shown and left, which is the Bernoulli trial Thompson sampling
+counts and the regression target LinUCB fits. Closing once per slate, after the
 window, keeps a shown-then-clicked listing from counting as a failure and a success.
 
 Slates are kept in serve order and closed from the oldest; at most `capacity` stay open (the
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from marketpilot.recommend.bandits import ExplorationPolicy
 from marketpilot.recommend.model import IntArray
+
+FloatArray = npt.NDArray[np.float64]
+Learn = Callable[[str, IntArray, FloatArray, FloatArray | None], None]
 
 REWARDING = frozenset({"click", "add_to_cart", "purchase"})
 
@@ -31,16 +35,17 @@ REWARDING = frozenset({"click", "add_to_cart", "purchase"})
 @dataclass(slots=True)
 class _OpenSlate:
     items: IntArray
-    rewards: np.ndarray
+    rewards: FloatArray
     served_at: float
+    session_class: str
+    features: FloatArray | None
 
 
 class SlateFeedback:
-    def __init__(self, policy: ExplorationPolicy, *, attribution_seconds: float = 1800.0,
-                 capacity: int = 100_000) -> None:
+    def __init__(self, learn: Learn, *, attribution_seconds: float = 1800.0, capacity: int = 100_000) -> None:
         if attribution_seconds <= 0 or capacity < 1:
             raise ValueError("attribution_seconds must be > 0 and capacity >= 1")
-        self.policy = policy
+        self.learn = learn
         self.attribution_seconds = attribution_seconds
         self.capacity = capacity
         self._open: OrderedDict[str, _OpenSlate] = OrderedDict()
@@ -48,10 +53,12 @@ class SlateFeedback:
         self.closed = 0
         self.rewarded = 0
 
-    def served(self, request_id: str, items: IntArray, now: float) -> None:
+    def served(self, request_id: str, items: IntArray, now: float, session_class: str = "",
+               features: FloatArray | None = None) -> None:
         overflow: list[_OpenSlate] = []
         with self._lock:
-            self._open[request_id] = _OpenSlate(np.asarray(items, np.int64).copy(), np.zeros(len(items)), now)
+            self._open[request_id] = _OpenSlate(np.asarray(items, np.int64).copy(), np.zeros(len(items)), now,
+                                                session_class, features)
             while len(self._open) > self.capacity:
                 overflow.append(self._open.popitem(last=False)[1])
         self._close(overflow)
@@ -90,10 +97,8 @@ class SlateFeedback:
             return len(self._open)
 
     def _close(self, slates: list[_OpenSlate]) -> None:
-        if not slates:
-            return
-        items = np.concatenate([s.items for s in slates])
-        rewards = np.concatenate([s.rewards for s in slates])
-        self.policy.update(items, rewards)
-        with self._lock:
-            self.closed += len(slates)
+        for slate in slates:
+            self.learn(slate.session_class, slate.items, slate.rewards, slate.features)
+        if slates:
+            with self._lock:
+                self.closed += len(slates)

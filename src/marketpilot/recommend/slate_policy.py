@@ -30,6 +30,8 @@ from marketpilot.recommend.bandits import (
     EpsilonGreedy,
     ExplorationBudget,
     ExplorationPolicy,
+    LinUCB,
+    PerSessionClass,
     SlateRequest,
     ThompsonSampling,
 )
@@ -67,6 +69,27 @@ class ExposureGroups:
         return out
 
 
+CATEGORY_BUCKETS = 8
+LISTING_FEATURES = 4 + CATEGORY_BUCKETS
+MAX_AGE_DAYS = 60.0
+
+
+def listing_features(universe: ListingUniverse, items: IntArray, now: float) -> FloatArray:
+    """The item features LinUCB explores on, from what the request path knows of a listing:
+    a bias, log price, age (capped at 60 days), whether it is cold-start (< 7 days), and its
+    category hashed into 8 buckets. Non-personal, so they are safe to log and explain."""
+    price = universe.array("price")[items].astype(np.float64)
+    created = universe.array("created")[items]
+    age = np.where(created > 0, np.clip((now - created) / DAY, 0.0, MAX_AGE_DAYS), MAX_AGE_DAYS)
+    x = np.zeros((len(items), LISTING_FEATURES))
+    x[:, 0] = 1.0
+    x[:, 1] = np.log1p(np.maximum(price, 0.0)) / 10.0
+    x[:, 2] = age / MAX_AGE_DAYS
+    x[:, 3] = age < 7.0
+    x[np.arange(len(items)), 4 + universe.array("category")[items] % CATEGORY_BUCKETS] = 1.0
+    return x
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyOutcome:
     items: IntArray
@@ -76,6 +99,7 @@ class PolicyOutcome:
     relevance_given_up: float
     expected_gmv_given_up: float
     session_class: str
+    features: FloatArray | None = None  # rows of `items`, when the policy learns on features
 
 
 @dataclass
@@ -132,17 +156,38 @@ class SlatePolicy:
         propensities = np.ones(len(order), dtype=np.float64)
         explored = np.zeros(len(order), dtype=bool)
         gmv_loss = 0.0
-        if isinstance(self.exploration, ThompsonSampling):
-            self.exploration.resize(universe.n)  # posteriors for listings added since
-        if self.exploration is not None and len(order) > 1 and len(rest):
+        chosen = self._policy_for(session_class)
+        if isinstance(chosen, ThompsonSampling):
+            chosen.resize(universe.n)  # posteriors for listings added since
+        features = listing_features(universe, items, now) if isinstance(chosen, LinUCB) else None
+        if chosen is not None and len(order) > 1 and len(rest):
             spread = float(s.max() - s.min()) if n else 0.0
             normalised = (s - s.min()) / spread if spread > 0 else np.ones(n)
             values = universe.array("price")[items].astype(np.float64) * normalised * self.purchase_rate
-            out = self.exploration.explore(
-                SlateRequest(session_class, order, rest, values, keys=items), self.budget, self._generator()
+            out = chosen.explore(
+                SlateRequest(session_class, order, rest, values, features=features, keys=items),
+                self.budget, self._generator(),
             )
             order, propensities, explored, gmv_loss = out.items, out.propensities, out.explored, out.expected_gmv_given_up
-        return PolicyOutcome(items[order], s[order], propensities, explored, relevance_loss, gmv_loss, session_class)
+        return PolicyOutcome(items[order], s[order], propensities, explored, relevance_loss, gmv_loss, session_class,
+                             None if features is None else features[order])
+
+    def _policy_for(self, session_class: str) -> ExplorationPolicy | None:
+        if isinstance(self.exploration, PerSessionClass):
+            return self.exploration.policy_for(session_class)
+        return self.exploration
+
+    def learn(self, session_class: str, items: IntArray, rewards: FloatArray, features: FloatArray | None = None) -> None:
+        """Slot-level rewards of one closed slate (slate_feedback.py): `items` are catalogue
+        indices, `features` their rows as :meth:`apply` returned them (LinUCB)."""
+        chosen = self._policy_for(session_class)
+        if chosen is None:
+            return
+        if isinstance(chosen, LinUCB):
+            if features is not None:
+                chosen.update(np.arange(len(items)), rewards, features)
+            return
+        chosen.update(items, rewards)
 
     def _generator(self) -> np.random.Generator:
         rng = getattr(self._rng, "rng", None)
@@ -167,8 +212,6 @@ def default_policy(
     buckets: Sequence[str] = (),
 ) -> SlatePolicy | None:
     """The slate policy the settings describe (None when both parts are off)."""
-    # LinUCB is not offered here: it needs item feature vectors, which the request path
-    # does not carry yet.
     from marketpilot.recommend.bandits import BudgetLimits
     from marketpilot.recommend.fairness import ExposureTarget
 
@@ -177,10 +220,12 @@ def default_policy(
         policy = None
     elif exploration == "epsilon_greedy":
         policy = EpsilonGreedy(epsilon)
-    elif exploration == "thompson":
-        policy = ThompsonSampling(0)  # sized to the catalogue on first use
+    elif exploration == "thompson":  # posteriors per session class, sized to the catalogue on first use
+        policy = PerSessionClass(lambda: ThompsonSampling(0))
+    elif exploration == "linucb":  # on listing_features, one model per session class
+        policy = PerSessionClass(lambda: LinUCB(LISTING_FEATURES))
     else:
-        raise ValueError(f"unknown exploration policy {exploration!r}: off, epsilon_greedy or thompson")
+        raise ValueError(f"unknown exploration policy {exploration!r}: off, epsilon_greedy, thompson or linucb")
     fairness = (
         FairnessPolicy((ExposureTarget(COLD_START, cold_start_share),), max_relevance_loss=max_relevance_loss)
         if cold_start_share > 0

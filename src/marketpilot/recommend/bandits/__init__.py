@@ -1,6 +1,7 @@
 """Exploration over ranked slates: slot-level bandit policies under a per-class daily budget."""
 
 from marketpilot.recommend.bandits.budget import BudgetLimits, DayAccount, ExplorationBudget
+from marketpilot.recommend.bandits.per_class import PerSessionClass
 from marketpilot.recommend.bandits.policies import (
     EpsilonGreedy,
     ExplorationPolicy,
@@ -18,6 +19,7 @@ __all__ = [
     "ExplorationPolicy",
     "ExploredSlate",
     "LinUCB",
+    "PerSessionClass",
     "SlateRequest",
     "ThompsonSampling",
 ]

@@ -242,6 +242,11 @@ class LinUCB(_SlotFiller):
             return -1, p_keep, 0.0
         return int(candidates[pick - 1]), p_keep, (1.0 - self.epsilon_floor) * (greedy == pick) + uniform
 
+    def theta(self) -> FloatArray:
+        """The current reward model's coefficients (ridge estimate)."""
+        with self._lock:
+            return self._a_inv @ self._b
+
     def update(self, items: IntArray, rewards: FloatArray, features: FloatArray | None = None) -> None:
         if features is None:
             raise ValueError("LinUCB needs the shown items' features to learn")
