@@ -114,6 +114,8 @@ class Runtime:
                 max_gmv_loss_per_day=self.settings.recommend_explore_gmv_per_day,
                 cold_start_share=self.settings.recommend_cold_start_exposure,
                 max_relevance_loss=self.settings.recommend_max_relevance_loss,
+                small_seller_share=self.settings.recommend_small_seller_exposure,
+                small_seller_max_listings=self.settings.recommend_small_seller_max_listings,
             ),
             attribution_seconds=self.settings.recommend_attribution_seconds,
         )

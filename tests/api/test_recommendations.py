@@ -158,7 +158,7 @@ def test_the_exposure_audit_is_served_to_operators_and_validates_its_window(clie
     response = client.get("/v1/recommendations/audit?window=7d", headers=auth(keys.operator))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert {g["group"] for g in body["groups"]} == {"cold_start"} and body["truncated"] is False
+    assert {g["group"] for g in body["groups"]} == {"cold_start", "small_seller"} and body["truncated"] is False
     # exploration is off here: each logged day is reported with no cap to hold it against
     assert all(d["cap"] is None and d["explored"] == 0 for d in body["exploration"])
     for bad in ("0h", "7w", "100d", "abc"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import select
-from test_service import FixedScores, ids, rt, service  # noqa: F401 - the shared fixture
+from test_service import FixedScores, N, ids, rt, service  # noqa: F401 - the shared fixture
 
 from marketpilot.platform.db import schema as t
 from marketpilot.platform.events.outbox import row_to_event
@@ -284,3 +284,43 @@ def test_linucb_from_settings_explores_on_listing_features_and_learns_from_click
         assert linucb.theta().any()  # learnt from the clicks, on the listings' features
     finally:
         svc.close()
+
+
+def test_small_sellers_are_a_group_by_their_catalogue_size_kept_current_from_events(rt: Runtime) -> None:  # noqa: F811
+    from marketpilot.domain.entities import ListingIn, SellerIn
+
+    svc = service(rt, FixedScores())
+    try:
+        svc.availability.ensure_loaded()
+        groups = ExposureGroups(small_seller_max_listings=N + 1)
+        column = groups.names.index("small_seller")
+        u = svc.availability.universe
+        items = np.array([u.index["l00"], u.index["l01"]])
+        assert groups.membership(u, items, now=0.0)[:, column].all()  # s1 has N listings
+        rt.sellers.create(SellerIn(id="s2", name="Newcomer"))
+        for lid in ("extra-1", "extra-2"):  # s1 grows past the bound; s2 starts small
+            rt.listings.create(ListingIn(id=lid, seller_id="s1", title="More", category_path="home",
+                                         price_minor=100, currency="EUR", quantity=1))
+        rt.listings.create(ListingIn(id="n1", seller_id="s2", title="First", category_path="home",
+                                     price_minor=100, currency="EUR", quantity=1))
+        svc.recommend(RecommendationRequest(k=3, session_id="s"))  # folds the new events in
+        u = svc.availability.universe
+        items = np.array([u.index["l00"], u.index["n1"]])
+        assert u.seller_listings(items).tolist() == [N + 2, 1]
+        assert groups.membership(u, items, now=0.0)[:, column].tolist() == [False, True]
+    finally:
+        svc.close()
+
+
+def test_settings_set_a_small_seller_exposure_target(tmp_path: Path) -> None:
+    from marketpilot.platform.config import load_settings
+
+    runtime = Runtime(load_settings(home=tmp_path, recommend_small_seller_exposure=0.3,
+                                    recommend_small_seller_max_listings=5))
+    try:
+        policy = runtime.recommendations.slate_policy
+        assert policy is not None and policy.fairness is not None and policy.exploration is None
+        assert [(t.group, t.share) for t in policy.fairness.targets] == [("small_seller", 0.3)]
+        assert policy.groups.small_seller_max_listings == 5
+    finally:
+        runtime.close()

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     recommend_cold_start_exposure: float = Field(
         default=0.0, ge=0, le=1, description="Target share of position-weighted exposure for cold-start listings (0: off)."
     )
+    recommend_small_seller_exposure: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Target share of position-weighted exposure for listings of small sellers (0: off).",
+    )
+    recommend_small_seller_max_listings: int = Field(
+        default=20, ge=1, description="A seller with at most this many listings counts as small."
+    )
     recommend_max_relevance_loss: float = Field(
         default=0.05, ge=0, lt=1, description="Share of a slate's DCG that fairness re-ranking may give up."
     )

@@ -133,6 +133,10 @@ class ListingUniverse:
         self._prefix_cache: dict[str, np.ndarray] = {}
         self._arrays = self._allocate(1024)
         self.n = 0
+        # sellers by code, and how many listings each has in the universe (seller size, for
+        # the small-seller exposure group)
+        self._seller_code: dict[str, int] = {}
+        self._seller_listings = np.zeros(64, dtype=np.int64)
 
     @staticmethod
     def _allocate(capacity: int) -> dict[str, np.ndarray]:
@@ -144,6 +148,7 @@ class ListingUniverse:
             "available": np.zeros(capacity, dtype=np.int64),
             "servable": np.zeros(capacity, dtype=np.bool_),
             "position": np.zeros(capacity, dtype=np.int64),
+            "seller": np.full(capacity, -1, dtype=np.int32),
         }
 
     def array(self, name: str) -> np.ndarray:
@@ -181,11 +186,34 @@ class ListingUniverse:
         self.n = i + 1
         return i
 
+    def seller_listings(self, items: np.ndarray) -> np.ndarray:
+        """How many listings the seller of each of `items` has (0 where unknown)."""
+        codes = self.array("seller")[items]
+        counts = self._seller_listings
+        return np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
+
+    def _set_seller(self, i: int, seller: str) -> int:
+        code = self._seller_code.get(seller)
+        if code is None:
+            code = self._seller_code[seller] = len(self._seller_code)
+            if code >= len(self._seller_listings):
+                grown = np.zeros(2 * len(self._seller_listings), dtype=np.int64)
+                grown[: len(self._seller_listings)] = self._seller_listings
+                self._seller_listings = grown
+        old = int(self._arrays["seller"][i])
+        if old != code:
+            if old >= 0:
+                self._seller_listings[old] -= 1
+            self._seller_listings[code] += 1
+        return code
+
     def set(self, i: int, **values: Any) -> None:
         arrays = self._arrays
         for name, value in values.items():
             if name == "category":
                 value = self.code(str(value))
+            elif name == "seller":
+                value = self._set_seller(i, str(value))
             arrays[name][i] = value
         arrays["servable"][i] = arrays["status"][i] == 0 and arrays["available"][i] > 0
 
@@ -257,6 +285,7 @@ class Availability:
                 rows = s.execute(
                     select(
                         t.Listing.id,
+                        t.Listing.seller_id,
                         t.Listing.category_path,
                         t.Listing.price_minor,
                         t.Listing.created_at,
@@ -266,9 +295,10 @@ class Availability:
                     .outerjoin(t.Inventory, t.Inventory.listing_id == t.Listing.id)
                     .order_by(t.Listing.id)
                 )
-                for lid, category, price, created, status, available in rows:
+                for lid, seller, category, price, created, status, available in rows:
                     fresh.set(
                         fresh.add(lid),
+                        seller=seller,
                         category=category,
                         price=int(price),
                         created=_epoch(created),
@@ -411,6 +441,7 @@ class Availability:
                 return 0
             u.set(
                 i,
+                seller=data["seller_id"],
                 category=data["category_path"],
                 price=int(data["price_minor"]),
                 created=_epoch(event.time),

@@ -42,19 +42,22 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 COLD_START = "cold_start"
+SMALL_SELLER = "small_seller"
 DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
 class ExposureGroups:
-    """Groups a listing can belong to: `cold_start` plus one bucket per category prefix."""
+    """Groups a listing can belong to: `cold_start`, `small_seller` (its seller has at most
+    `small_seller_max_listings` listings in the catalogue) and one bucket per category prefix."""
 
     cold_start_days: float = 7.0
     buckets: tuple[str, ...] = ()  # category prefixes, e.g. ("fashion/", "local-crafts/")
+    small_seller_max_listings: int = 20
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (COLD_START, *(f"category:{p}" for p in self.buckets))
+        return (COLD_START, SMALL_SELLER, *(f"category:{p}" for p in self.buckets))
 
     def membership(self, universe: ListingUniverse, items: IntArray, now: float) -> BoolArray:
         out = np.zeros((len(items), len(self.names)), dtype=bool)
@@ -62,9 +65,11 @@ class ExposureGroups:
             return out
         created = universe.array("created")[items]
         out[:, 0] = (created > 0) & (now - created < self.cold_start_days * DAY)
+        sizes = universe.seller_listings(items)
+        out[:, 1] = (sizes > 0) & (sizes <= self.small_seller_max_listings)
         if self.buckets:
             codes = universe.array("category")[items]
-            for j, prefix in enumerate(self.buckets, start=1):
+            for j, prefix in enumerate(self.buckets, start=2):
                 out[:, j] = np.isin(codes, universe.category_codes(prefix))
         return out
 
@@ -210,6 +215,8 @@ def default_policy(
     cold_start_share: float,
     max_relevance_loss: float,
     buckets: Sequence[str] = (),
+    small_seller_share: float = 0.0,
+    small_seller_max_listings: int = 20,
 ) -> SlatePolicy | None:
     """The slate policy the settings describe (None when both parts are off)."""
     from marketpilot.recommend.bandits import BudgetLimits
@@ -226,15 +233,14 @@ def default_policy(
         policy = PerSessionClass(lambda: LinUCB(LISTING_FEATURES))
     else:
         raise ValueError(f"unknown exploration policy {exploration!r}: off, epsilon_greedy, thompson or linucb")
-    fairness = (
-        FairnessPolicy((ExposureTarget(COLD_START, cold_start_share),), max_relevance_loss=max_relevance_loss)
-        if cold_start_share > 0
-        else None
-    )
+    targets = tuple(ExposureTarget(group, share)
+                    for group, share in ((COLD_START, cold_start_share), (SMALL_SELLER, small_seller_share))
+                    if share > 0)
+    fairness = FairnessPolicy(targets, max_relevance_loss=max_relevance_loss) if targets else None
     if policy is None and fairness is None:
         return None
     return SlatePolicy(
-        groups=ExposureGroups(buckets=tuple(buckets)),
+        groups=ExposureGroups(buckets=tuple(buckets), small_seller_max_listings=small_seller_max_listings),
         fairness=fairness,
         exploration=policy,
         budget=ExplorationBudget(default=BudgetLimits(max_explored_share, max_gmv_loss_per_day)),
