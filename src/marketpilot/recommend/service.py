@@ -259,7 +259,7 @@ class RecommendationService:
         policy = self.slate_policy if shadow is None else None
         query = Query(
             k=request.k if policy is None else policy.candidates_for(request.k),
-            pool=0 if policy is None else policy.candidates_for(request.k) - request.k,
+            pool=0 if policy is None else policy.pool,
             history=history,
             region=request.region,
             device=request.device,

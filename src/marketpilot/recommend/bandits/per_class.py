@@ -32,16 +32,8 @@ class PerSessionClass:
                 policy = self._policies.setdefault(session_class, self.factory())
         return policy
 
-    def classes(self) -> list[str]:
-        with self._lock:
-            return sorted(self._policies)
-
     def explore(self, request: SlateRequest, budget: ExplorationBudget, rng: np.random.Generator) -> ExploredSlate:
         return self.policy_for(request.session_class).explore(request, budget, rng)
 
     def update(self, items: IntArray, rewards: FloatArray, features: FloatArray | None = None) -> None:
-        raise TypeError("a per-class policy learns through update_for(session_class, ...)")
-
-    def update_for(self, session_class: str, items: IntArray, rewards: FloatArray,
-                   features: FloatArray | None = None) -> None:
-        self.policy_for(session_class).update(items, rewards, features)
+        raise TypeError("rewards belong to one session class: update policy_for(session_class)")
