@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.events import EventData
@@ -30,6 +31,8 @@ Listener = Callable[[str, str, str], None]
 effect and its record, before DBOS checkpoints the step)."""
 
 _listeners: list[Listener] = []
+
+STEPS_TABLE: Table = WorkflowStep.__table__  # type: ignore[assignment]
 
 FINAL_STATES = frozenset({"completed", "failed", "rejected", "cancelled", "resolved"})
 
@@ -68,6 +71,16 @@ def recorded(session: Session, workflow_id: str, step: str, attempt: int = 0) ->
     ).one_or_none()
 
 
+_STEP_KEY = ("workflow_id", "step", "attempt")
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    """``INSERT .. ON CONFLICT (run, step, attempt) DO NOTHING`` in the session's dialect."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # RETURNING says whether a row went in (rowcount is -1 here on PostgreSQL's driver).
+    return dialect.insert(STEPS_TABLE).on_conflict_do_nothing(index_elements=list(_STEP_KEY)).returning(STEPS_TABLE.c.id)
+
+
 def record_step(
     session: Session,
     source: str,
@@ -82,19 +95,24 @@ def record_step(
     events: Iterable[EventData] = (),
     retries: int = 0,
     compensations: int = 0,
+    elapsed_ms: float | None = None,
 ) -> bool:
     """Record one step attempt and emit its events; False (and nothing written) if this
-    attempt was recorded before."""
-    if recorded(session, workflow_id, step, attempt) is not None:
-        return False
+    attempt was recorded before.
+
+    One statement decides: the insert does nothing on the run/step/attempt key it finds taken
+    (no read first, no ORM unit of work), and the events follow only a fresh row."""
     now = utcnow()
     detail = detail or {}
-    session.add(
-        WorkflowStep(
+    duration_ms = clock.elapsed_ms if elapsed_ms is None else elapsed_ms
+    inserted = session.execute(
+        _insert_ignoring_duplicates(session).values(
             workflow_id=workflow_id, step=step, attempt=attempt, status=status, detail=detail,
-            started_at=clock.started_at, finished_at=now, duration_ms=clock.elapsed_ms,
+            started_at=clock.started_at, finished_at=now, duration_ms=duration_ms,
         )
     )
+    if inserted.first() is None:
+        return False
     if retries or compensations:  # the run row changes only with its counters (hot path: one write less)
         values: dict[str, Any] = {"updated_at": now}
         if retries:
@@ -107,7 +125,7 @@ def record_step(
         [
             WorkflowStepRecorded(
                 workflow_id=workflow_id, kind=kind, step=step, attempt=attempt, status=status,
-                duration_ms=round(clock.elapsed_ms, 3), detail=detail,
+                duration_ms=round(duration_ms, 3), detail=detail,
             ),
             *events,
         ],

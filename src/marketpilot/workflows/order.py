@@ -62,7 +62,10 @@ KIND = "order"
 ORDER_WORKFLOW = "marketpilot.workflows.order"
 COMPENSATE_WORKFLOW = "marketpilot.workflows.order.compensate"
 REVIEW_TOPIC = "review"
-STEPS = ("load", "fraud", "reserve", "authorize", "capture", "label", "fulfil", "notify", "finish")
+STEPS = ("load", "authorize", "capture", "label", "fulfil")
+"""The checkpointed steps of an approved run that ships, in order (``finish`` ends the
+others). Step records are finer: ``load`` records ``load``, ``fraud`` and, for an approved
+order, ``reserve``; ``fulfil`` records ``fulfil`` and ``notify`` and completes the run."""
 GRAMS_PER_UNIT = 500
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -90,6 +93,16 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
+class Loaded:
+    """What the load step checkpoints: the order, the fraud verdict and, for an approved
+    order, its reservation (None when out of stock or not approved)."""
+
+    facts: OrderFacts
+    verdict: FraudVerdict
+    reservation: Reservation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """What a run has done that compensation may have to undo."""
 
@@ -105,10 +118,10 @@ class Progress:
 @DBOS.workflow(name=ORDER_WORKFLOW)
 def order_workflow(order_id: str) -> dict[str, Any]:
     workflow_id = DBOS.workflow_id or order_workflow_id(order_id)
-    facts = _load_step(workflow_id, order_id)
-    if facts is None:
+    loaded = _load_step(workflow_id, order_id)
+    if loaded is None:
         return {"order_id": order_id, "state": "failed", "outcome": "order_missing"}
-    verdict = _fraud_step(workflow_id, facts)
+    facts, verdict = loaded.facts, loaded.verdict
     human_steps = 0
     if verdict.decision == "review":
         _open_review_step(workflow_id, facts, verdict)
@@ -122,7 +135,9 @@ def order_workflow(order_id: str) -> dict[str, Any]:
     elif verdict.decision == "block":
         return _finish_step(workflow_id, facts, "rejected", "fraud_block", verdict.reason, Progress(), human_steps)
 
-    reservation = _reserve_step(workflow_id, facts)
+    # An approved order was reserved by the load step; an order approved by a reviewer
+    # reserves only now (no stock is held while a run waits on a person).
+    reservation = loaded.reservation if verdict.decision == "approve" else _reserve_step(workflow_id, facts)
     if reservation is None:
         return _finish_step(workflow_id, facts, "failed", "out_of_stock", "not enough stock", Progress(), human_steps)
     progress = Progress(reservation=reservation)
@@ -136,11 +151,7 @@ def order_workflow(order_id: str) -> dict[str, Any]:
         outcome = _failure_outcome(exc)
         _compensate(workflow_id, facts, progress)
         return _finish_step(workflow_id, facts, "failed", outcome, str(exc), progress, human_steps, compensated=True)
-    progress = Progress(reservation, payment.id, captured.captured_minor, label.id)
-    _fulfil_step(workflow_id, facts, reservation, label)
-    _notify_step(workflow_id, facts, payment, label)
-    return _finish_step(workflow_id, facts, "completed", "shipped", None, progress, human_steps,
-                        extra={"tracking_number": label.tracking_number})
+    return _fulfil_step(workflow_id, facts, reservation, payment, label)
 
 
 @DBOS.workflow(name=COMPENSATE_WORKFLOW)
@@ -218,42 +229,57 @@ def _set_order_status(session: Any, order_id: str, status: str) -> None:
 
 
 @DBOS.step(name="marketpilot.order.load")
-def _load_step(workflow_id: str, order_id: str) -> OrderFacts | None:
+def _load_step(workflow_id: str, order_id: str) -> Loaded | None:
+    """Read the order, ask the fraud check and, if it approves, reserve the stock; then open
+    the run and record what was done (steps ``load``, ``fraud`` and ``reserve``) in one
+    transaction. Safe to run again: the fraud check is pure or answers a known order with
+    its stored decision, and the reservation finds its locks by holder before locking."""
     env = _env()
     clock = StepClock()
     boundary(workflow_id, "load", "start")
-    with env.db.session() as s:
+    with env.db.read() as s:
         order = s.get(t.Order, order_id)
-        seller_id = order.seller_id if order is not None else None
-        history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id, seller_id=seller_id)
-        if order is None:
+        if order is not None:
+            lines = s.scalars(select(t.OrderLine).where(t.OrderLine.order_id == order_id).order_by(t.OrderLine.id))
+            seller = s.get(t.Seller, order.seller_id)
+            facts = OrderFacts(
+                order_id=order.id, user_id=order.user_id, seller_id=order.seller_id, total_minor=order.total_minor,
+                currency=order.currency, shipping_region=order.shipping_region,
+                origin_region=seller.country if seller is not None else None,
+                lines=tuple(OrderLineFacts(ln.listing_id, ln.quantity, ln.unit_price_minor) for ln in lines),
+            )
+            existing = _existing_locks(s, workflow_id, facts)
+    if order is None:
+        with env.db.session() as s:
+            history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id, seller_id=None)
             history.set_state(s, env.source, workflow_id, "failed", outcome="order_missing",
                               reason=f"order {order_id!r} does not exist")
-            return None
-        lines = s.scalars(select(t.OrderLine).where(t.OrderLine.order_id == order_id).order_by(t.OrderLine.id))
-        seller = s.get(t.Seller, order.seller_id)
-        facts = OrderFacts(
-            order_id=order.id, user_id=order.user_id, seller_id=order.seller_id, total_minor=order.total_minor,
-            currency=order.currency, shipping_region=order.shipping_region,
-            origin_region=seller.country if seller is not None else None,
-            lines=tuple(OrderLineFacts(ln.listing_id, ln.quantity, ln.unit_price_minor) for ln in lines),
-        )
-        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="load", status="ok", clock=clock,
+        boundary(workflow_id, "load", "done")
+        return None
+    loaded_ms = clock.elapsed_ms
+    fraud_clock = StepClock()
+    verdict = env.fraud.check(facts)
+    fraud_ms = fraud_clock.elapsed_ms
+    reserve_clock = StepClock()
+    lock_ids: list[str] | None = None
+    error: str | None = None
+    if verdict.decision == "approve":
+        lock_ids, error = _take_locks(workflow_id, facts, existing)
+        boundary(workflow_id, "load", "reserved")
+    with env.db.session() as s:
+        history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id,
+                         seller_id=facts.seller_id)
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="load", status="ok",
+                            clock=clock, elapsed_ms=loaded_ms,
                             detail={"lines": len(facts.lines), "total_minor": facts.total_minor})
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="fraud", status="ok",
+                            clock=fraud_clock, elapsed_ms=fraud_ms,
+                            detail={"decision": verdict.decision, "reason": verdict.reason, "score": verdict.score,
+                                    "reasons": list(verdict.reasons)})
+        if lock_ids is not None:
+            _record_reservation(s, workflow_id, facts, reserve_clock, lock_ids, error)
     boundary(workflow_id, "load", "done")
-    return facts
-
-
-@DBOS.step(name="marketpilot.order.fraud")
-def _fraud_step(workflow_id: str, facts: OrderFacts) -> FraudVerdict:
-    clock = StepClock()
-    boundary(workflow_id, "fraud", "start")
-    verdict = _env().fraud.check(facts)
-    _record(workflow_id, "fraud", "ok", clock,
-            detail={"decision": verdict.decision, "reason": verdict.reason, "score": verdict.score,
-                    "reasons": list(verdict.reasons)})
-    boundary(workflow_id, "fraud", "done")
-    return verdict
+    return Loaded(facts, verdict, Reservation(tuple(lock_ids)) if lock_ids is not None and error is None else None)
 
 
 @DBOS.step(name="marketpilot.order.review_open")
@@ -294,17 +320,20 @@ def _holder(workflow_id: str, index: int) -> str:
     return "wf-" + hashlib.sha256(f"{workflow_id}#{index}".encode()).hexdigest()[:40]
 
 
-@DBOS.step(name="marketpilot.order.reserve")
-def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
-    env = _env()
-    clock = StepClock()
-    boundary(workflow_id, "reserve", "start")
+def _existing_locks(session: Any, workflow_id: str, facts: OrderFacts) -> dict[str, str]:
+    """Checkout locks an earlier attempt took for this run, by holder."""
     holders = [_holder(workflow_id, i) for i in range(len(facts.lines))]
-    with env.db.read() as s:
-        existing = {lk.holder: lk.id for lk in s.scalars(select(t.CheckoutLock).where(t.CheckoutLock.holder.in_(holders)))}
+    return {lk.holder: lk.id for lk in session.scalars(select(t.CheckoutLock).where(t.CheckoutLock.holder.in_(holders)))}
+
+
+def _take_locks(workflow_id: str, facts: OrderFacts, existing: dict[str, str]) -> tuple[list[str], str | None]:
+    """A checkout lock per line (one conditional UPDATE each: no oversell), reusing those an
+    earlier attempt took. Out of stock: every lock taken is released, and the error says why."""
+    env = _env()
     lock_ids: list[str] = []
     try:
-        for holder, line in zip(holders, facts.lines, strict=True):
+        for i, line in enumerate(facts.lines):
+            holder = _holder(workflow_id, i)
             lock_id = existing.get(holder)
             if lock_id is None:
                 lock = env.inventory.lock(
@@ -316,13 +345,34 @@ def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
     except (InsufficientStock, NotFound) as exc:
         for lock_id in lock_ids:
             env.inventory.release(lock_id)
-        _record(workflow_id, "reserve", "failed", clock, detail={"error": str(exc)}, order_status="failed",
-                order_id=facts.order_id)
-        boundary(workflow_id, "reserve", "done")
-        return None
-    _record(workflow_id, "reserve", "ok", clock, detail={"locks": lock_ids})
+        return [], str(exc)
+    return lock_ids, None
+
+
+def _record_reservation(session: Any, workflow_id: str, facts: OrderFacts, clock: StepClock, lock_ids: list[str],
+                        error: str | None) -> None:
+    env = _env()
+    if error is None:
+        history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step="reserve", status="ok",
+                            clock=clock, detail={"locks": lock_ids})
+    elif history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step="reserve",
+                             status="failed", clock=clock, detail={"error": error}):
+        _set_order_status(session, facts.order_id, "failed")
+
+
+@DBOS.step(name="marketpilot.order.reserve")
+def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
+    """The reservation of an order a reviewer approved (approved orders reserve in load)."""
+    env = _env()
+    clock = StepClock()
+    boundary(workflow_id, "reserve", "start")
+    with env.db.read() as s:
+        existing = _existing_locks(s, workflow_id, facts)
+    lock_ids, error = _take_locks(workflow_id, facts, existing)
+    with env.db.session() as s:
+        _record_reservation(s, workflow_id, facts, clock, lock_ids, error)
     boundary(workflow_id, "reserve", "done")
-    return Reservation(tuple(lock_ids))
+    return Reservation(tuple(lock_ids)) if error is None else None
 
 
 @DBOS.step(name="marketpilot.order.release")
@@ -342,9 +392,13 @@ def _release_step(workflow_id: str, reservation: Reservation) -> None:
 
 
 @DBOS.step(name="marketpilot.order.fulfil")
-def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, label: Label) -> None:
-    """The locked units become a sale. A lock already gone was committed by an earlier
-    attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS)."""
+def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, payment: Payment,
+                 label: Label) -> dict[str, Any]:
+    """The locked units become a sale; then one transaction records the steps ``fulfil``
+    (``ShipmentCreated``, order ``shipped``) and ``notify`` (e-mail and webhook
+    notifications) and completes the run. A lock already gone was committed by an earlier
+    attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS); a replay finds
+    the records and writes nothing again."""
     env = _env()
     clock = StepClock()
     boundary(workflow_id, "fulfil", "start")
@@ -353,31 +407,35 @@ def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, 
             env.inventory.commit(lock_id)
         except NotFound:
             pass
-    _record(
-        workflow_id, "fulfil", "ok", clock, detail={"committed": list(reservation.lock_ids)},
-        events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=_env().carrier.name,
-                                origin_region=facts.origin_region, destination_region=facts.shipping_region),),
-        order_status="shipped", order_id=facts.order_id,
-    )
-    boundary(workflow_id, "fulfil", "done")
-
-
-@DBOS.step(name="marketpilot.order.notify")
-def _notify_step(workflow_id: str, facts: OrderFacts, payment: Payment, label: Label) -> None:
-    clock = StepClock()
-    boundary(workflow_id, "notify", "start")
+    boundary(workflow_id, "fulfil", "committed")
+    fulfil_ms = clock.elapsed_ms
+    notify_clock = StepClock()
     data = {"tracking_number": label.tracking_number, "total_minor": facts.total_minor, "currency": facts.currency,
             "payment_id": payment.id}
-    _record(
-        workflow_id, "notify", "ok", clock, detail={"channels": ["email", "webhook"]},
-        events=(
-            OrderNotification(order_id=facts.order_id, channel="email", recipient=f"user:{facts.user_id}",
-                              template="order_shipped", data=data),
-            OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
-                              template="order.shipped", data=data),
-        ),
-    )
-    boundary(workflow_id, "notify", "done")
+    result = {"order_id": facts.order_id, "state": "completed", "outcome": "shipped", "reason": None,
+              "payment_id": payment.id, "label_id": label.id, "compensated": False,
+              "tracking_number": label.tracking_number}
+    with env.db.session() as s:
+        if history.record_step(
+            s, env.source, workflow_id=workflow_id, kind=KIND, step="fulfil", status="ok", clock=clock,
+            elapsed_ms=fulfil_ms, detail={"committed": list(reservation.lock_ids)},
+            events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=env.carrier.name,
+                                    origin_region=facts.origin_region, destination_region=facts.shipping_region),),
+        ):
+            _set_order_status(s, facts.order_id, "shipped")
+        history.record_step(
+            s, env.source, workflow_id=workflow_id, kind=KIND, step="notify", status="ok", clock=notify_clock,
+            detail={"channels": ["email", "webhook"]},
+            events=(
+                OrderNotification(order_id=facts.order_id, channel="email", recipient=f"user:{facts.user_id}",
+                                  template="order_shipped", data=data),
+                OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
+                                  template="order.shipped", data=data),
+            ),
+        )
+        history.set_state(s, env.source, workflow_id, "completed", outcome="shipped", reason=None, result=result)
+    boundary(workflow_id, "fulfil", "done")
+    return result
 
 
 @DBOS.step(name="marketpilot.order.finish")
