@@ -124,10 +124,13 @@ class Runtime:
     def fraud(self) -> FraudService:
         """Fraud decisions: features primed from recent transactions; the registered champion
         is loaded on the first decision (until then, or without one, the fallback decides)."""
+        from marketpilot.fraud.redis_state import RedisFeatureState
         from marketpilot.fraud.service import FraudService, load_champion
 
+        url = self.settings.redis_url
+        state = RedisFeatureState(url) if url and self.settings.fraud_features_on_redis else None
         service = FraudService(self.db, drift=self.drift, model_loader=lambda: load_champion(self.settings),
-                               source=self.source)
+                               source=self.source, state=state)
         service.prime()
         return service
 

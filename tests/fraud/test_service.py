@@ -123,3 +123,40 @@ def test_prime_loads_history_reputation_and_labels(sqlite_db: Database, fitted: 
     assert replayed == 20
     assert "198.51.100.7" in fresh.state.reputation["ip"]
     assert fresh.state.users[fitted.requests[0].user_id].n >= 1
+
+
+def test_replicas_on_a_redis_state_prime_once_and_share_velocity(sqlite_db: Database, fitted: Fitted,
+                                                                   redis_url: str) -> None:
+    import uuid
+    from datetime import timedelta
+
+    import msgspec
+
+    from marketpilot.fraud.features import FEATURES
+    from marketpilot.fraud.redis_state import RedisFeatureState
+
+    prefix = f"test:fraud:{uuid.uuid4().hex}:"
+    writer = FraudService(sqlite_db, model_loader=lambda: None)
+    for r in fitted.requests[:30]:
+        writer.decide(r)
+    replicas = [FraudService(sqlite_db, state=RedisFeatureState(redis_url, prefix=prefix)) for _ in range(2)]
+    try:
+        for service in replicas:
+            service.install(fitted.model, "fraud/1")
+        now = fitted.requests[29].at()
+        assert replicas[0].prime(now=now, window=timedelta(days=60)) == 30
+        assert replicas[1].prime(now=now, window=timedelta(days=60)) == 0  # already primed by the first
+        burst = [FraudRequest(transaction_id=f"burst{i}", user_id=f"burst-user{i}", amount_minor=90_000,
+                              currency="EUR", instrument_fingerprint="card-burst", device_id=f"dev-b{i}",
+                              timestamp=now + timedelta(minutes=1)) for i in range(6)]
+        for i, r in enumerate(burst):
+            decision = replicas[i % 2].score(r)
+            assert decision.strategy is Strategy.MODEL
+        x = replicas[1].state.vector(msgspec.structs.replace(burst[0], transaction_id="probe"))
+        assert x[FEATURES.index("instrument_count_1h")] == 6  # both replicas' attempts
+        assert x[FEATURES.index("instrument_accounts")] == 6
+        # the primed history is there for the replica that did not replay it
+        first = fitted.requests[0]
+        assert replicas[1].state.vector(first)[FEATURES.index("user_prior_txns")] >= 1
+    finally:
+        RedisFeatureState(redis_url, prefix=prefix).clear()

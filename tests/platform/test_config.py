@@ -63,3 +63,12 @@ def test_unknown_key_in_toml_is_named(tmp_path: Path) -> None:
     (tmp_path / "marketpilot.toml").write_text("prot = 9001\n")
     with pytest.raises(ConfigError, match="PROT"):
         load_settings()
+
+
+def test_fraud_features_follow_the_profile_and_redis_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().fraud_features_on_redis  # embedded: in the process
+    monkeypatch.setenv("MARKETPILOT_FRAUD_FEATURES", "redis")
+    with pytest.raises(ConfigError, match="MARKETPILOT_FRAUD_FEATURES=redis needs MARKETPILOT_REDIS_URL"):
+        load_settings()
+    monkeypatch.setenv("MARKETPILOT_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert load_settings().fraud_features_on_redis

@@ -51,14 +51,17 @@ from marketpilot.fraud.base import FraudRequest
 from marketpilot.fraud.rings import AccountGraph
 from marketpilot.platform.features.windows import WindowedCounter
 
-__all__ = ["FEATURES", "KEY_KINDS", "REPUTATION_KINDS", "FeatureState", "Observed"]
+__all__ = [
+    "FEATURES", "KEY_KINDS", "REPUTATION_KINDS", "FeatureState", "Observed", "epoch_ms", "fill_request_features",
+    "major_amount", "request_keys",
+]
 
 KEY_KINDS = ("user", "instrument", "device", "ip", "email_domain")
 REPUTATION_KINDS = ("ip", "device", "email_domain", "instrument")
 WINDOWS = (timedelta(hours=1), timedelta(hours=24))
 NEW_ACCOUNT = 7 * 86_400_000  # ms: "new" for ring_new_accounts
 DEFAULT_LABEL_DELAY = timedelta(days=3)
-_DOMAIN_PRIOR = 20.0  # pseudo-transactions shrinking a domain's fraud share towards zero
+DOMAIN_PRIOR = 20.0  # pseudo-transactions shrinking a domain's fraud share towards zero
 
 FEATURES: tuple[str, ...] = (
     "log_amount", "amount_vs_user", "amount_z_user", "user_prior_txns", "account_age_days", "hour",
@@ -69,6 +72,7 @@ FEATURES: tuple[str, ...] = (
     "instrument_fraud_seen", "device_fraud_seen", "ip_fraud_seen", "email_domain_fraud_share",
 )
 INDEX = {name: i for i, name in enumerate(FEATURES)}
+_IP_SHIP = INDEX["ip_ship_mismatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +83,13 @@ class Observed:
     keys: Mapping[str, str]
 
 
-def _ms(value: datetime) -> int:
+def epoch_ms(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return int(value.timestamp() * 1000)
 
 
-def _major(amount_minor: int, currency: str) -> float:
+def major_amount(amount_minor: int, currency: str) -> float:
     return amount_minor / 10 ** CURRENCY_EXPONENT.get(currency, 2)
 
 
@@ -135,7 +139,7 @@ class FeatureState:
             if region:
                 self.home_region[user] = region
             if created is not None:
-                self.created_at[user] = _ms(created)
+                self.created_at[user] = epoch_ms(created)
 
     def add_reputation(self, kind: str, values: Iterable[str]) -> int:
         if kind not in self.reputation:
@@ -149,24 +153,13 @@ class FeatureState:
     def vector(self, r: FraudRequest, out: np.ndarray | None = None) -> np.ndarray:
         """Features of `r` from what was observed before it (does not change the state)."""
         x = np.full(len(FEATURES), np.nan) if out is None else out
-        at = _ms(r.at())
+        at = epoch_ms(r.at())
         self._release_labels(at)
-        keys = _keys(r)
-        log_amount = math.log1p(max(_major(r.amount_minor, r.currency), 0.0))
-        x[0] = log_amount
+        keys = request_keys(r)
         history = self.users.get(r.user_id)
-        if history is not None and history.n:
-            x[1] = log_amount - history.mean
-            x[2] = x[1] / max(history.std, 0.25)
-            x[3] = history.n
-        else:
-            x[1] = x[2] = np.nan
-            x[3] = 0.0
-        created = self.created_at.get(r.user_id)
-        if r.account_created_at is not None:
-            created = _ms(r.account_created_at)
-        x[4] = (at - created) / 86_400_000 if created is not None else np.nan
-        x[5] = (at // 3_600_000) % 24
+        fill_request_features(x, r, at, history.n if history else 0, history.mean if history else 0.0,
+                              history.std if history else 0.0, self.created_at.get(r.user_id),
+                              self.home_region.get(r.user_id))
         j = 6
         for kind in KEY_KINDS:
             key = keys.get(kind)
@@ -176,9 +169,6 @@ class FeatureState:
                 counts, sums = self.velocity[kind].totals(key, at)
                 x[j], x[j + 1], x[j + 2] = counts[0], counts[1], math.log1p(sums[1])
             j += 3
-        x[j] = float(r.ip_region != r.shipping_region) if r.ip_region and r.shipping_region else np.nan
-        home = self.home_region.get(r.user_id)
-        x[j + 1] = float(r.ip_region != home) if r.ip_region and home else np.nan
         x[j + 2] = float(r.instrument_fingerprint not in history.instruments) if history and r.instrument_fingerprint \
             else (1.0 if r.instrument_fingerprint else np.nan)
         x[j + 3] = float(r.device_id not in history.devices) if history and r.device_id \
@@ -206,15 +196,21 @@ class FeatureState:
             x[j] = float(self.fraud_seen[kind].get(key, 0)) if key is not None else np.nan
             j += 1
         domain = keys.get("email_domain")
-        x[j] = (self.fraud_seen["email_domain"].get(domain, 0) / (self.domain_txns.get(domain, 0) + _DOMAIN_PRIOR)
+        x[j] = (self.fraud_seen["email_domain"].get(domain, 0) / (self.domain_txns.get(domain, 0) + DOMAIN_PRIOR)
                 if domain is not None else np.nan)
+        return x
+
+    def vector_then_observe(self, r: FraudRequest, out: np.ndarray | None = None) -> np.ndarray:
+        """The request path: `r`'s features as of before it, then `r` folded in."""
+        x = self.vector(r, out)
+        self.observe(r)
         return x
 
     def observe(self, r: FraudRequest) -> None:
         """Fold `r` into the state (after it was scored)."""
-        at = _ms(r.at())
-        keys = _keys(r)
-        major = _major(r.amount_minor, r.currency)
+        at = epoch_ms(r.at())
+        keys = request_keys(r)
+        major = major_amount(r.amount_minor, r.currency)
         for kind, key in keys.items():
             if kind in self.velocity:
                 self.velocity[kind].add(key, at, major)
@@ -229,7 +225,7 @@ class FeatureState:
                 self.accounts_on[kind][keys[kind]].add(r.user_id)
         self.graph.link(r.user_id, [keys[k] for k in ("instrument", "device") if k in keys])
         if r.account_created_at is not None and r.user_id not in self.created_at:
-            self.created_at[r.user_id] = _ms(r.account_created_at)
+            self.created_at[r.user_id] = epoch_ms(r.account_created_at)
         self.created_at.setdefault(r.user_id, at)  # unknown accounts: first seen
         if "email_domain" in keys:
             self.domain_txns[keys["email_domain"]] += 1
@@ -241,7 +237,7 @@ class FeatureState:
         seen = self.observed.get(transaction_id)
         if seen is None or not fraud:
             return seen is not None
-        when = _ms(known_at) if known_at is not None else seen.ts_ms + self.label_delay_ms
+        when = epoch_ms(known_at) if known_at is not None else seen.ts_ms + self.label_delay_ms
         heapq.heappush(self._pending, (when, len(self._pending), dict(seen.keys)))
         return True
 
@@ -255,7 +251,28 @@ class FeatureState:
                     self.fraud_seen[kind][key] += 1
 
 
-def _keys(r: FraudRequest) -> dict[str, str]:
+def fill_request_features(x: np.ndarray, r: FraudRequest, at: int, n: int, mean: float, std: float,
+                          created: int | None, home: str | None) -> None:
+    """The features that follow from the request and the user's record alone (amount against
+    the user's history, account age, hour, geography): shared by every state backend."""
+    log_amount = math.log1p(max(major_amount(r.amount_minor, r.currency), 0.0))
+    x[0] = log_amount
+    if n:
+        x[1] = log_amount - mean
+        x[2] = x[1] / max(std, 0.25)
+        x[3] = n
+    else:
+        x[1] = x[2] = np.nan
+        x[3] = 0.0
+    if r.account_created_at is not None:
+        created = epoch_ms(r.account_created_at)
+    x[4] = (at - created) / 86_400_000 if created is not None else np.nan
+    x[5] = (at // 3_600_000) % 24
+    x[_IP_SHIP] = float(r.ip_region != r.shipping_region) if r.ip_region and r.shipping_region else np.nan
+    x[_IP_SHIP + 1] = float(r.ip_region != home) if r.ip_region and home else np.nan
+
+
+def request_keys(r: FraudRequest) -> dict[str, str]:
     keys = {"user": r.user_id}
     for kind, value in (("instrument", r.instrument_fingerprint), ("device", r.device_id), ("ip", r.ip),
                         ("email_domain", r.email_domain)):

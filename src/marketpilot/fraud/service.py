@@ -34,6 +34,7 @@ from sqlalchemy import select, update
 from marketpilot.domain.errors import Conflict, InvalidInput, NotFound
 from marketpilot.fraud.base import Action, FraudDecision, FraudRequest, Reason, Strategy, validate_request
 from marketpilot.fraud.features import FEATURES, REPUTATION_KINDS, FeatureState
+from marketpilot.fraud.redis_state import RedisFeatureState
 from marketpilot.fraud.tables import FraudDecisionRow, ReputationEntry
 from marketpilot.marketplace.page import Page
 from marketpilot.platform.config import Settings
@@ -86,13 +87,14 @@ class FraudService:
         model_name: str = MODEL_NAME,
         model_loader: Callable[[], tuple[FraudModel, str] | None] | None = None,
         source: str = "marketpilot",
+        state: FeatureState | RedisFeatureState | None = None,
     ) -> None:
         self.db = db
         self.source = source  # CloudEvents source of the decision events
         self.drift = drift
         self._loader = model_loader  # tried once, on the first decision without a model
         self.model_name = model_name
-        self.state = FeatureState()
+        self.state = FeatureState() if state is None else state
         self._lock = threading.Lock()
         self._model: FraudModel | None = None
         self._version = "none"
@@ -130,13 +132,17 @@ class FraudService:
 
     def prime(self, *, now: datetime | None = None, window: timedelta = PRIME_WINDOW) -> int:
         """Load accounts, reputation lists and the last `window` of payment attempts (with
-        their labels) into the feature state; returns attempts replayed."""
+        their labels) into the feature state; returns attempts replayed.
+
+        A Redis state is shared and outlives the process: only the first replica to start
+        against an empty one replays the history (the others find it primed)."""
         since = (now or datetime.now(UTC)) - window
+        replay = not isinstance(self.state, RedisFeatureState) or self.state.claim_priming()
         with self.db.read() as s:
             users = list(s.execute(select(t.User.id, t.User.region, t.User.created_at)))
             reputation = list(s.execute(select(ReputationEntry.kind, ReputationEntry.value)))
             txns = list(s.scalars(select(t.Transaction).where(t.Transaction.timestamp >= since)
-                                  .order_by(t.Transaction.timestamp, t.Transaction.id)))
+                                  .order_by(t.Transaction.timestamp, t.Transaction.id))) if replay else []
         with self._lock:
             self.state.add_users(users)
             for kind in REPUTATION_KINDS:
@@ -167,10 +173,14 @@ class FraudService:
         """Decide one payment attempt (validated; 422-style :class:`InvalidInput` on bad input)."""
         validate_request(request)
         with self._lock:
-            x = self.state.vector(request, out=self._row)
-            decision = self._decide(request.transaction_id, x)
-            self.state.observe(request)
-        return decision
+            x = self.state.vector_then_observe(request, out=self._row)
+            return self._decide(request.transaction_id, x)
+
+    def warm(self) -> None:
+        """Load the registered champion now, not in the first decision."""
+        with self._lock:
+            if self._model is None:
+                self._load_once()
 
     def _load_once(self) -> None:
         loader, self._loader = self._loader, None

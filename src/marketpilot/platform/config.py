@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default=0.05, ge=0, lt=1, description="Share of a slate's DCG that fairness re-ranking may give up."
     )
 
+    fraud_features: Literal["auto", "embedded", "redis"] = Field(
+        default="auto",
+        description="Where the fraud feature state lives: in the process, or in Redis shared by every replica "
+        "(auto: Redis in the distributed profile).",
+    )
+
     @field_validator("served_models", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
@@ -124,6 +130,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{ENV_PREFIX}DATABASE_URL must be a postgresql+psycopg:// URL in the distributed profile"
                 )
+        if self.fraud_features == "redis" and not self.redis_url:
+            raise ValueError(f"{ENV_PREFIX}FRAUD_FEATURES=redis needs {ENV_PREFIX}REDIS_URL")
         if self.database_url is not None and "://" not in self.database_url:
             raise ValueError(f"{ENV_PREFIX}DATABASE_URL is not a URL: {self.database_url!r}")
         return self
@@ -137,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def is_distributed(self) -> bool:
         return self.profile == "distributed"
+
+    @property
+    def fraud_features_on_redis(self) -> bool:
+        return self.fraud_features == "redis" or (self.fraud_features == "auto" and self.is_distributed)
 
 
 def load_settings(**overrides: object) -> Settings:
