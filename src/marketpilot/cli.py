@@ -109,6 +109,9 @@ def _serve(runtime: Runtime, host: str, port: int, *, in_process_events: bool) -
         )
         thread.start()
     try:
+        with console.status("loading models and serving state (the first request should not pay for it)"):
+            runtime.recommendations.warm()
+            runtime.fraud.warm()
         run(create_app(runtime), host=host, port=port, log_level=runtime.settings.log_level)
     finally:
         stop.set()
@@ -337,7 +340,7 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API when ready.")] = True,
 ) -> None:
-    """Simulate a small marketplace, load it, train what exists and serve the API."""
+    """Simulate a small marketplace, load it, train its models (recommend, fraud, click) and serve the API."""
     from marketpilot.demo import prepare_demo
 
     runtime = _runtime()
@@ -351,6 +354,7 @@ def demo(
     console.rule("marketpilot demo")
     console.print(f"data:        {result.data_dir}")
     console.print(f"loaded:      {result.summary}")
+    console.print(f"models:      {result.models}")
     console.print(f"API docs:    {base}/docs")
     console.print(f"metrics:     {base}/metrics")
     console.print(f"operator key (shown once): [bold]{result.operator_key}[/bold]")
