@@ -65,3 +65,18 @@ def test_the_one_row_request_path_matches_the_batch_scores(fitted: Fitted) -> No
         assert raw == pytest.approx(batch_raw[i], rel=1e-9, abs=1e-9)
         assert anomaly == pytest.approx(batch_anomaly[i], rel=1e-12)
         np.testing.assert_allclose(contrib, m.contributions(X[i]))
+
+
+def test_a_registered_fraud_model_is_served_on_v2_as_a_classifier(fitted: Fitted, tmp_path: Path) -> None:
+    from marketpilot.platform.models.serving_adapters import OUTPUT, sklearn_model
+
+    assert artifacts.save_model(fitted.model, tmp_path / "m") == "sklearn"
+    served = sklearn_model(artifacts.load_model(tmp_path / "m"), name="fraud", version="1")
+    assert served.outputs[0].shape == (-1, 2) and served.inputs[0].shape == (-1, fitted.X.shape[1])
+    X = np.ascontiguousarray(fitted.X[-30:])
+    proba = served.predict({"input__0": X})[OUTPUT]
+    np.testing.assert_allclose(proba, fitted.model.predict_proba(X))
+    flagged = fitted.model.predict(fitted.X)
+    assert set(np.unique(flagged)) <= {0, 1}
+    np.testing.assert_array_equal(flagged, fitted.model.raw_score(fitted.X) >= fitted.model.raw_threshold_)
+    assert flagged[fitted.labels == 1].mean() > flagged[fitted.labels == 0].mean()

@@ -114,6 +114,7 @@ class FraudModel(BaseEstimator):
         if cut < 1 or y[:cut].min() == y[:cut].max() or y[cut:].min() == y[cut:].max():
             raise ValueError("fraud model: the fit part and the validation window both need frauds and legitimate rows")
         self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])  # a scikit-learn classifier: V2 serving returns predict_proba
         self.feature_names_ = tuple(self.feature_names) or tuple(f"f{i}" for i in range(X.shape[1]))
         self._fit_parts(X[:cut], y[:cut])
         Xv, yv = X[cut:], y[cut:]
@@ -284,6 +285,10 @@ class FraudModel(BaseEstimator):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = self.calibrated(self.raw_score(X))
         return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1 where the blend reaches the review threshold (review or block), else 0."""
+        return (self.raw_score(X) >= self.raw_threshold_).astype(np.int64)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Per-feature pushes on the LightGBM log-odds for one row (the last entry of
