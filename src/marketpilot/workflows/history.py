@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ effect and its record, before DBOS checkpoints the step)."""
 _listeners: list[Listener] = []
 
 STEPS_TABLE: Table = WorkflowStep.__table__  # type: ignore[assignment]
+RUNS_TABLE: Table = WorkflowRun.__table__  # type: ignore[assignment]
 
 FINAL_STATES = frozenset({"completed", "failed", "rejected", "cancelled", "resolved"})
 
@@ -116,10 +117,10 @@ def record_step(
     if retries or compensations:  # the run row changes only with its counters (hot path: one write less)
         values: dict[str, Any] = {"updated_at": now}
         if retries:
-            values["retries"] = WorkflowRun.retries + retries
+            values["retries"] = RUNS_TABLE.c.retries + retries
         if compensations:
-            values["compensations"] = WorkflowRun.compensations + compensations
-        session.execute(update(WorkflowRun).where(WorkflowRun.id == workflow_id).values(**values))
+            values["compensations"] = RUNS_TABLE.c.compensations + compensations
+        session.execute(update(RUNS_TABLE).where(RUNS_TABLE.c.id == workflow_id).values(**values))
     outbox.append_many(
         session,
         [
@@ -137,16 +138,19 @@ def record_step(
 def open_run(
     session: Session, source: str, *, workflow_id: str, kind: str, subject_id: str, seller_id: str | None
 ) -> bool:
-    """The run's row in state ``running`` (False: it existed, e.g. a replay)."""
-    if session.get(WorkflowRun, workflow_id) is not None:
-        return False
+    """The run's row in state ``running`` (False: it existed, e.g. a replay). One insert
+    that does nothing on a taken id, as for step records."""
     now = utcnow()
-    session.add(
-        WorkflowRun(
-            id=workflow_id, kind=kind, subject_id=subject_id, seller_id=seller_id, state="running",
-            retries=0, compensations=0, human_steps=0, result={}, created_at=now, updated_at=now,
-        )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    inserted = session.execute(
+        dialect.insert(RUNS_TABLE)
+        .values(id=workflow_id, kind=kind, subject_id=subject_id, seller_id=seller_id, state="running", outcome=None,
+                reason=None, retries=0, compensations=0, human_steps=0, result={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(RUNS_TABLE.c.id)
     )
+    if inserted.first() is None:
+        return False
     outbox.append(
         session, WorkflowStateChanged(workflow_id=workflow_id, kind=kind, subject_id=subject_id, state="running"), source
     )
@@ -165,24 +169,31 @@ def set_state(
     human_steps: int = 0,
     at: datetime | None = None,
 ) -> None:
-    """Move the run to `state` (a no-op if it is there already with the same outcome)."""
-    run = session.get(WorkflowRun, workflow_id)
-    if run is None:
-        raise LookupError(f"workflow run {workflow_id!r} has no row; open_run first")
-    if run.state == state and run.outcome == outcome:
-        return
+    """Move the run to `state` (a no-op if it is there already with the same outcome): one
+    conditional UPDATE that returns what the event needs, no read first."""
+    runs = RUNS_TABLE
     now = at or utcnow()
-    run.state, run.outcome, run.reason, run.updated_at = state, outcome, reason, now
+    values: dict[str, Any] = {"state": state, "outcome": outcome, "reason": reason, "updated_at": now}
     if result is not None:
-        run.result = result
+        values["result"] = result
     if human_steps:
-        run.human_steps = run.human_steps + human_steps
+        values["human_steps"] = runs.c.human_steps + human_steps
     if state in FINAL_STATES:
-        run.finished_at = now
+        values["finished_at"] = now
+    moved = session.execute(
+        update(runs)
+        .where(runs.c.id == workflow_id, or_(runs.c.state != state, runs.c.outcome.is_distinct_from(outcome)))
+        .values(**values)
+        .returning(runs.c.kind, runs.c.subject_id)
+    ).first()
+    if moved is None:
+        if session.execute(select(runs.c.id).where(runs.c.id == workflow_id)).first() is None:
+            raise LookupError(f"workflow run {workflow_id!r} has no row; open_run first")
+        return
     outbox.append(
         session,
         WorkflowStateChanged(
-            workflow_id=workflow_id, kind=run.kind, subject_id=run.subject_id, state=state, outcome=outcome,
+            workflow_id=workflow_id, kind=moved.kind, subject_id=moved.subject_id, state=state, outcome=outcome,
             reason=reason,
         ),
         source,

@@ -224,8 +224,11 @@ def _record(workflow_id: str, step: str, status: str, clock: StepClock, *, attem
             _set_order_status(s, order_id, order_status)
 
 
+_ORDERS: Any = t.Order.__table__  # Core: no ORM synchronisation of a session that holds no orders
+
+
 def _set_order_status(session: Any, order_id: str, status: str) -> None:
-    session.execute(update(t.Order).where(t.Order.id == order_id).values(status=status, updated_at=utcnow()))
+    session.execute(update(_ORDERS).where(_ORDERS.c.id == order_id).values(status=status, updated_at=utcnow()))
 
 
 @DBOS.step(name="marketpilot.order.load")
