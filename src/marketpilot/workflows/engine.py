@@ -116,7 +116,8 @@ def install(
             queues=(
                 durable.QueueSpec(ORDER_QUEUE, worker_concurrency=config.order_concurrency,
                                   polling_interval=config.queue_polling_interval),
-                durable.QueueSpec(WORKFLOW_QUEUE, worker_concurrency=8, polling_interval=config.queue_polling_interval),
+                durable.QueueSpec(WORKFLOW_QUEUE, worker_concurrency=8,
+                                  polling_interval=config.workflow_queue_polling_interval),
             ),
         )
     )

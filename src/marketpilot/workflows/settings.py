@@ -23,7 +23,13 @@ class WorkflowSettings(BaseSettings):
     carrier_url: str = "http://127.0.0.1:8102"
     carrier_api_key: str | None = None
     order_concurrency: int = Field(default=16, ge=1, le=1024, description="Order runs at once per worker.")
-    queue_polling_interval: float = Field(default=0.05, gt=0, le=60)
+    queue_polling_interval: float = Field(default=0.05, gt=0, le=60, description="Orders queue poll, seconds.")
+    workflow_queue_polling_interval: float = Field(
+        default=0.5, gt=0, le=60,
+        description="Poll of the queue of onboarding, dispute and compensation runs (API-started, few), seconds. "
+                    "Each DBOS queue poll is several queries on the system database, idle or not: polled "
+                    "every 10 ms, one queue took ~20% of a core here, CPU the order runs then lack.",
+    )
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=5.0, gt=0)
     retry_base_delay: float = Field(default=0.05, gt=0)
