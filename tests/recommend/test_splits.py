@@ -41,3 +41,22 @@ def test_leave_last_out_holds_out_each_users_latest_pair_and_keeps_single_pair_u
 def test_an_unknown_protocol_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown protocol 'kfold'; known: ms-recommenders, leave-last-out"):
         split(_data(), "kfold")
+
+
+def test_folds_put_every_pair_in_one_fold_and_spread_each_user_evenly() -> None:
+    from marketpilot.recommend.evaluation.splits import fold_split
+
+    rows = [(f"u{u}", f"i{i}", "view", u * 100 + i + t) for u in range(6) for i in range(2 * u + 3) for t in range(2)]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user_id", "listing_id", "event", "timestamp"]))
+    fold = fold_split(data, 4, seed=1)
+    assert set(np.unique(fold)) <= set(range(4))
+    key = data.users * data.catalog.n_items + data.items
+    for k in np.unique(key):  # both events of a pair in the same fold
+        assert len(np.unique(fold[key == k])) == 1
+    for u in range(6):
+        pairs = np.unique(key[data.users == u], return_index=True)[1]
+        sizes = np.bincount(fold[data.users == u][pairs], minlength=4)
+        assert sizes.max() - sizes.min() <= 1
+    assert np.array_equal(fold, fold_split(data, 4, seed=1))
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_split(data, 1, seed=1)

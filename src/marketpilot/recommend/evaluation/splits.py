@@ -8,7 +8,9 @@ of a pair lands on the same side, so a test item is never one the user already h
   a single pair stay entirely in train.
 
 `validation_split` carves a validation part out of a training part the same way, with a
-different seed, so that hyperparameters are tuned without ever seeing the test part.
+different seed, so that hyperparameters are tuned without ever seeing the test part;
+`fold_split` cuts a training part into per-user folds (each pair in exactly one), for
+K-fold stacking of the ranker.
 """
 
 from __future__ import annotations
@@ -72,3 +74,20 @@ def split(data: Interactions, protocol: str) -> tuple[np.ndarray, np.ndarray]:
 def validation_split(train: Interactions, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Masks (fit, validation) over the rows of a training part: a random per-user holdout."""
     return random_split(train, 1.0 - holdout, seed)
+
+
+def fold_split(data: Interactions, folds: int, seed: int) -> np.ndarray:
+    """Fold (0..folds-1) of each row: per user, the pairs are shuffled and dealt to the folds in
+    turn from a random first fold, so each user's pairs spread evenly over the folds and every
+    event of a pair lands in the same fold."""
+    if folds < 2:
+        raise ValueError(f"fold_split needs at least 2 folds, got {folds}")
+    pair, pair_user, _ = _pairs(data)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(pair_user)), pair_user))
+    users_sorted = pair_user[order]
+    position = np.arange(len(order)) - np.searchsorted(users_sorted, users_sorted, side="left")
+    offset = rng.integers(0, folds, data.catalog.n_users)
+    fold = np.empty(len(pair_user), np.int64)
+    fold[order] = (position + offset[users_sorted]) % folds
+    return fold[pair]
