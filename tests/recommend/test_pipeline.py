@@ -83,6 +83,9 @@ def test_the_pipeline_round_trips_through_an_array_bundle(fitted, tmp_path) -> N
     save_model(pipeline.to_bundle(), tmp_path / "m")
     loaded = TwoStagePipeline.from_bundle(load_model(tmp_path / "m"))
     assert loaded.uses_ranker == pipeline.uses_ranker
+    assert loaded.ranker_first_weight == pipeline.ranker_first_weight
+    assert pipeline.ranker_first_weight in pipeline.config.ranker_first_grid
+    assert pipeline.validation["ranker_first_weight"] == pipeline.ranker_first_weight
     for user in (0, 17, 55):
         q = Query(k=8, user=user, history=np.array([user % 60]))
         a, b = pipeline.recommend(q), loaded.recommend(q)
@@ -126,3 +129,39 @@ def test_a_reranking_pool_carries_new_listings_even_where_validation_dropped_col
         assert pooled.items[:10].tolist() == slate.items.tolist()
     finally:
         pipeline.cold_slots = kept
+
+
+def test_stacking_folds_label_each_held_pair_once_and_never_one_the_retrievers_saw() -> None:
+    from marketpilot.recommend.evaluation.splits import fold_split
+    from marketpilot.recommend.interactions import Interactions
+
+    frame, _, _ = planted(seed=1)
+    data = Interactions.from_frame(frame)
+    pipeline = TwoStagePipeline(PipelineConfig(validation_repeats=4))
+    pipeline.catalog = data.catalog
+    groups = pipeline._groups(data, 4)
+    fold = fold_split(data, 4, seed=1)
+    assert len(groups) == 4
+    labelled_before: set[tuple[int, int]] = set()
+    for f, (cs, y, users) in enumerate(groups):
+        pos = y > 0
+        labelled = set(zip(users[cs.rows[pos]].tolist(), cs.items[pos].tolist(), strict=True))
+        held = set(zip(data.users[fold == f].tolist(), data.items[fold == f].tolist(), strict=True))
+        fit = set(zip(data.users[fold != f].tolist(), data.items[fold != f].tolist(), strict=True))
+        assert labelled and labelled <= held
+        assert not labelled & fit
+        assert not labelled & labelled_before
+        labelled_before |= labelled
+
+
+def test_a_bundle_with_one_ranker_model_text_still_loads(fitted) -> None:
+    pipeline, _ = fitted
+    bundle = pipeline.to_bundle()
+    assert bundle.metadata["ranker"] is not None
+    texts = bundle.metadata["ranker"].pop("models")
+    bundle.metadata["ranker"]["model"] = texts[0]  # as bundles written before bagging
+    del bundle.metadata["ranker_first_weight"]
+    loaded = TwoStagePipeline.from_bundle(bundle)
+    assert loaded.ranker is not None and len(loaded.ranker.boosters) == 1
+    assert loaded.ranker_first_weight == 0.0
+    assert len(loaded.recommend(Query(k=5, user=0)).items) == 5

@@ -27,7 +27,8 @@ class CandidateSet:
     items: np.ndarray
     features: np.ndarray
     names: tuple[str, ...]
-    # per batch row: 0 = has history, 1 = no history but a user the model knows, 2 = neither
+    # per batch row: 0 = has history, 1 = no history but a user the model knows, 2 = neither,
+    # 3 = history but not a user the model knows (an anonymous session)
     coldness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
 
     def __len__(self) -> int:

@@ -5,6 +5,11 @@ held out from the retrievers that produced the candidates (never from ones they 
 would teach the ranker to trust whatever retriever memorised the training data best).
 Training is deterministic: fixed seed, one thread, LightGBM's deterministic mode.
 
+With `bag` > 1 the ranker is several boosters trained with seeds `seed, seed + 1, ...`
+(bagging and feature sampling differ) whose raw scores (log-odds for `binary`) are averaged:
+on the validation groups of MovieLens-100K's training part one booster's NDCG@10 moved by
+up to 0.005 with the seed alone, more than most feature changes.
+
 Scores are made strictly ordered by subtracting a vanishing multiple of the first
 retriever's rank: a tree ensemble gives many candidates the same score, and ties at the top
 would otherwise be broken by array order.
@@ -28,19 +33,22 @@ class RankerConfig:
     leaves: int = 31
     min_child_samples: int = 200
     seed: int = 0
+    bag: int = 1
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"ranker: objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.bag < 1:
+            raise ValueError(f"ranker: bag must be at least 1, got {self.bag}")
 
 
 @dataclass
 class Ranker:
-    """A fitted LightGBM booster over named features."""
+    """Fitted LightGBM boosters over named features (`config.bag` of them)."""
 
     feature_names: tuple[str, ...]
     config: RankerConfig = field(default_factory=RankerConfig)
-    booster: Any = None
+    boosters: list[Any] = field(default_factory=list)
     tie_feature: int = 0
 
     def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> Ranker:
@@ -55,7 +63,7 @@ class Ranker:
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
             "feature_fraction": 0.8,
-            "seed": self.config.seed,
+            "seed": 0,
             "num_threads": 1,
             "deterministic": True,
             "force_row_wise": True,
@@ -64,21 +72,26 @@ class Ranker:
         if self.config.objective == "lambdarank":
             params["lambdarank_truncation_level"] = 20
         data = lgb.Dataset(features, label=labels, group=groups[keep] if self.config.objective == "lambdarank" else None,
-                           feature_name=list(self.feature_names), free_raw_data=True)
-        self.booster = lgb.train(params, data, num_boost_round=self.config.trees)
+                           feature_name=list(self.feature_names), free_raw_data=False)
+        self.boosters = []
+        for b in range(self.config.bag):
+            params["seed"] = self.config.seed + b
+            self.boosters.append(lgb.train(params, data, num_boost_round=self.config.trees))
         return self
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        if self.booster is None:
+        """Mean raw score of the boosters (log-odds for `binary`), ties broken by the tie feature."""
+        if not self.boosters:
             raise RuntimeError("ranker: fit() first")
-        raw = self.booster.predict(features, num_threads=1)
+        raw = np.mean([b.predict(features, num_threads=1, raw_score=True) for b in self.boosters], axis=0)
         return (raw - 1e-7 * features[:, self.tie_feature]).astype(np.float64)
 
-    def to_text(self) -> str:
-        return str(self.booster.model_to_string())
+    def to_texts(self) -> list[str]:
+        return [str(b.model_to_string()) for b in self.boosters]
 
     @classmethod
-    def from_text(cls, text: str, feature_names: tuple[str, ...], config: RankerConfig, tie_feature: int) -> Ranker:
+    def from_texts(cls, texts: list[str], feature_names: tuple[str, ...], config: RankerConfig,
+                   tie_feature: int) -> Ranker:
         import lightgbm as lgb
 
-        return cls(feature_names, config, lgb.Booster(model_str=text), tie_feature)
+        return cls(feature_names, config, [lgb.Booster(model_str=t) for t in texts], tie_feature)
