@@ -165,3 +165,21 @@ def test_a_bundle_with_one_ranker_model_text_still_loads(fitted) -> None:
     assert loaded.ranker is not None and len(loaded.ranker.boosters) == 1
     assert loaded.ranker_first_weight == 0.0
     assert len(loaded.recommend(Query(k=5, user=0)).items) == 5
+
+
+def test_the_cold_slot_is_kept_within_its_ndcg_budget() -> None:
+    frame, listings, users = planted(seed=2)
+    listings = pd.concat([listings, pd.DataFrame({
+        "listing_id": ["new_bike"], "seller_id": ["s1"], "title": ["road bike carbon 99"],
+        "category_path": ["cat1/sub"], "attributes": ['{"group": 1}']})], ignore_index=True)
+    config = PipelineConfig(validation_repeats=2, cold_max_loss=1.0)  # any loss is within budget
+    config.ranker.trees = 20
+    config.ranker.min_child_samples = 5
+    pipeline = fit_pipeline(frame, listings, users, config)
+    assert pipeline.cold_slots == config.cold_slots
+    v = pipeline.validation
+    strict = v["cold_slots_ndcg_at_10"] >= v["no_cold_slots_ndcg_at_10"]
+    config0 = PipelineConfig(validation_repeats=2, cold_max_loss=0.0)  # the old no-loss rule
+    config0.ranker.trees = 20
+    config0.ranker.min_child_samples = 5
+    assert (fit_pipeline(frame, listings, users, config0).cold_slots == config.cold_slots) == strict
