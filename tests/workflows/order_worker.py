@@ -15,6 +15,7 @@ before DBOS checkpoints the step), writing MARKER first so the test knows it hap
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import sys
@@ -47,10 +48,14 @@ def main() -> None:
 
         history.add_listener(kill)
 
+    # A worker that takes a minute to get ready prints where each thread is, every minute,
+    # into its log (which the test shows when it gives up on it).
+    faulthandler.dump_traceback_later(60, repeat=True)
     shop = Shop(load_settings())
     bus = EventBus()
     installation = engine.install(shop, bus=bus)
     durable.launch(shop.settings, executor_id=args.executor_id, polling_interval=0.05)
+    faulthandler.cancel_dump_traceback_later()
     print("ready", flush=True)
     try:
         run_worker(shop, bus=bus, poll_interval=0.02)

@@ -141,7 +141,7 @@ def test_random_sigkills_during_a_stream_of_orders_lose_and_duplicate_nothing(
         deadline = time.monotonic() + PROCESS_TIMEOUT
         while "ready" not in (log.read_text() if log.exists() else ""):
             assert worker.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the worker never became ready"
+            assert time.monotonic() < deadline, f"the worker never became ready: {log.read_text()[-6000:]}"
             time.sleep(0.02)
         time.sleep(rng.uniform(0.2, 1.5))
         worker.kill()

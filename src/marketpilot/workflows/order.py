@@ -3,9 +3,12 @@
     load -> fraud check [-> manual review] -> reserve stock -> authorise -> capture
          -> shipping label -> fulfil (stock sold) -> notify (e-mail + webhook via the outbox)
 
-Each arrow is a DBOS step, checkpointed in DBOS's system database; a worker killed at any
-point is resumed by the next one from the last checkpoint, and the interrupted step runs
-again. Every step is therefore safe to run twice:
+Each arrow is a recorded step (a ``workflow_steps`` row and its events). DBOS checkpoints
+fewer: an approved order that ships runs 5 DBOS steps (``STEPS``): load (load, fraud check
+and reservation), authorise, capture, label, fulfil (fulfil, notify and completion). Every
+checkpoint costs two system-database transactions, so steps that need not be separate
+checkpoints are not. A worker killed at any point is resumed by the next one from the last
+checkpoint, and the interrupted step runs again. Every step is therefore safe to run twice:
 
 - external calls carry an idempotency key made of the run id and the operation, so the
   provider answers a repeated call with the first call's result (no second capture/label);
