@@ -183,3 +183,29 @@ def test_the_cold_slot_is_kept_within_its_ndcg_budget() -> None:
     config0.ranker.trees = 20
     config0.ranker.min_child_samples = 5
     assert (fit_pipeline(frame, listings, users, config0).cold_slots == config.cold_slots) == strict
+
+
+def test_stage_one_in_bounded_batches_gives_the_candidates_of_one_big_batch(fitted, monkeypatch) -> None:
+    import scipy.sparse as sp
+
+    from marketpilot.recommend import pipeline as module
+
+    pipe, _ = fitted
+    n_users, n_items = min(40, pipe.catalog.n_users), pipe.catalog.n_items
+    rng = np.random.default_rng(0)
+    history = sp.random(n_users, n_items, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    users = np.arange(n_users)
+    recent = [rng.choice(n_items, 2, replace=False) for _ in range(n_users)]
+    whole = pipe._candidates_for(users, history, recent)
+    monkeypatch.setattr(module, "BATCH_CELLS", 7 * n_items)  # batches of 7 users
+    assert pipe._batch_rows() == 7
+    batched = pipe._candidates_in_batches(users, history, recent)
+    np.testing.assert_array_equal(batched.rows, whole.rows)
+    np.testing.assert_array_equal(batched.items, whole.items)
+    assert batched.names == whole.names
+    np.testing.assert_array_equal(batched.coldness, whole.coldness)
+    # BLAS rounds a matrix product of another shape differently (~1e-7); ranks among nearly
+    # tied scores may swap with it, nothing else may change
+    ranks = np.array([n.endswith("_lrank") for n in whole.names])
+    np.testing.assert_allclose(batched.features[:, ~ranks], whole.features[:, ~ranks], rtol=1e-5, atol=1e-5)
+    assert (batched.features[:, ranks] == whole.features[:, ranks]).mean() > 0.95

@@ -57,6 +57,10 @@ RETRIEVER_TYPES: dict[str, type[Retriever]] = {
     "ease": EASE, "cooc": CoOccurrence, "als": ALS, "seq": SessionSequence, "content": ContentEmbedding,
 }
 POPULAR = "popular"
+# Cells (users x items) scored at once in stage 1: each retriever holds a dense float32 array
+# of that size plus masks and ranks, so this bounds a batch to a few hundred MB (scoring all
+# 5,000 users of a 100k-listing catalogue at once took 23 GB and was killed).
+BATCH_CELLS = 4_000_000
 
 
 @dataclass
@@ -87,7 +91,7 @@ class PipelineConfig:
     ranker_first_grid: tuple[float, ...] = (0.1,)
     # Weights tried for each non-first retriever in the stage-1 blend of per-user z-scores.
     blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
-    batch_users: int = 256
+    batch_users: int = 256  # at most; fewer on large catalogues (`BATCH_CELLS`)
     # Slots of each list (counted from the end) offered to a listing nobody has interacted
     # with yet, when its content matches the user's profile at least `cold_min_z` standard
     # deviations above the catalogue mean: new inventory must surface before it has history.
@@ -203,7 +207,7 @@ class TwoStagePipeline:
             return CandidateSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0)), ()), np.empty(0), users
         fit_matrix = fit.matrix()
         recent = fit.histories()
-        cs = self._candidates_for(users, fit_matrix[users], [recent[u] for u in users])
+        cs = self._candidates_in_batches(users, fit_matrix[users], [recent[u] for u in users])
         y = np.asarray(labels[users][cs.rows, cs.items]).ravel().astype(np.float32)
         return cs, y, users
 
@@ -325,6 +329,27 @@ class TwoStagePipeline:
         out[POPULAR] = pop
         return out
 
+    def _batch_rows(self) -> int:
+        """Users scored at once: stage 1 holds a few dense (users x items) arrays per
+        retriever, so the batch shrinks as the catalogue grows (about `BATCH_CELLS` cells)."""
+        return max(1, min(self.config.batch_users, BATCH_CELLS // max(self.catalog.n_items, 1)))
+
+    def _candidates_in_batches(self, users: np.ndarray, history: sp.csr_matrix,
+                               recent: list[np.ndarray]) -> CandidateSet:
+        """`_candidates_for` over any number of users in bounded memory; rows stay positions in `users`."""
+        step = self._batch_rows()
+        if len(users) <= step:
+            return self._candidates_for(users, history, recent)
+        parts = [(lo, self._candidates_for(users[lo:lo + step], history[lo:lo + step], recent[lo:lo + step]))
+                 for lo in range(0, len(users), step)]
+        return CandidateSet(
+            np.concatenate([cs.rows + lo for lo, cs in parts]),
+            np.concatenate([cs.items for _, cs in parts]),
+            np.vstack([cs.features for _, cs in parts]),
+            parts[0][1].names,
+            np.concatenate([cs.coldness for _, cs in parts]),
+        )
+
     def _candidates_for(self, users: np.ndarray, history: sp.csr_matrix, recent: list[np.ndarray],
                         allowed: BoolArray | None = None, regions: list[str | None] | None = None) -> CandidateSet:
         if regions is None:
@@ -442,7 +467,7 @@ class TwoStagePipeline:
                         allowed: BoolArray | None = None) -> np.ndarray:
         """(len(users), k) item indices best first, -1 padding; history and disallowed excluded."""
         out = np.full((len(users), k), -1, np.int64)
-        step = self.config.batch_users
+        step = self._batch_rows()
         for lo in range(0, len(users), step):
             hi = min(lo + step, len(users))
             cs = self._candidates_for(users[lo:hi], history[lo:hi], recent[lo:hi], allowed)
