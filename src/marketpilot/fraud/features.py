@@ -42,17 +42,17 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from marketpilot.domain.entities import CURRENCY_EXPONENT
 from marketpilot.fraud.base import FraudRequest
 from marketpilot.fraud.rings import AccountGraph
-from marketpilot.platform.features.windows import WindowedCounter
+from marketpilot.platform.features import WindowedCounter, to_ms
 
 __all__ = [
-    "FEATURES", "KEY_KINDS", "REPUTATION_KINDS", "FeatureState", "Observed", "epoch_ms", "fill_request_features",
+    "FEATURES", "KEY_KINDS", "REPUTATION_KINDS", "FeatureState", "Observed", "fill_request_features",
     "major_amount", "request_keys",
 ]
 
@@ -81,12 +81,6 @@ class Observed:
 
     ts_ms: int
     keys: Mapping[str, str]
-
-
-def epoch_ms(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
 
 
 def major_amount(amount_minor: int, currency: str) -> float:
@@ -139,7 +133,7 @@ class FeatureState:
             if region:
                 self.home_region[user] = region
             if created is not None:
-                self.created_at[user] = epoch_ms(created)
+                self.created_at[user] = to_ms(created)
 
     def add_reputation(self, kind: str, values: Iterable[str]) -> int:
         if kind not in self.reputation:
@@ -153,7 +147,7 @@ class FeatureState:
     def vector(self, r: FraudRequest, out: np.ndarray | None = None) -> np.ndarray:
         """Features of `r` from what was observed before it (does not change the state)."""
         x = np.full(len(FEATURES), np.nan) if out is None else out
-        at = epoch_ms(r.at())
+        at = to_ms(r.at())
         self._release_labels(at)
         keys = request_keys(r)
         history = self.users.get(r.user_id)
@@ -208,7 +202,7 @@ class FeatureState:
 
     def observe(self, r: FraudRequest) -> None:
         """Fold `r` into the state (after it was scored)."""
-        at = epoch_ms(r.at())
+        at = to_ms(r.at())
         keys = request_keys(r)
         major = major_amount(r.amount_minor, r.currency)
         for kind, key in keys.items():
@@ -225,7 +219,7 @@ class FeatureState:
                 self.accounts_on[kind][keys[kind]].add(r.user_id)
         self.graph.link(r.user_id, [keys[k] for k in ("instrument", "device") if k in keys])
         if r.account_created_at is not None and r.user_id not in self.created_at:
-            self.created_at[r.user_id] = epoch_ms(r.account_created_at)
+            self.created_at[r.user_id] = to_ms(r.account_created_at)
         self.created_at.setdefault(r.user_id, at)  # unknown accounts: first seen
         if "email_domain" in keys:
             self.domain_txns[keys["email_domain"]] += 1
@@ -237,7 +231,7 @@ class FeatureState:
         seen = self.observed.get(transaction_id)
         if seen is None or not fraud:
             return seen is not None
-        when = epoch_ms(known_at) if known_at is not None else seen.ts_ms + self.label_delay_ms
+        when = to_ms(known_at) if known_at is not None else seen.ts_ms + self.label_delay_ms
         heapq.heappush(self._pending, (when, len(self._pending), dict(seen.keys)))
         return True
 
@@ -265,7 +259,7 @@ def fill_request_features(x: np.ndarray, r: FraudRequest, at: int, n: int, mean:
         x[1] = x[2] = np.nan
         x[3] = 0.0
     if r.account_created_at is not None:
-        created = epoch_ms(r.account_created_at)
+        created = to_ms(r.account_created_at)
     x[4] = (at - created) / 86_400_000 if created is not None else np.nan
     x[5] = (at // 3_600_000) % 24
     x[_IP_SHIP] = float(r.ip_region != r.shipping_region) if r.ip_region and r.shipping_region else np.nan

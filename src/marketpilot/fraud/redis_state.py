@@ -57,11 +57,11 @@ from marketpilot.fraud.features import (
     NEW_ACCOUNT,
     REPUTATION_KINDS,
     WINDOWS,
-    epoch_ms,
     fill_request_features,
     major_amount,
     request_keys,
 )
+from marketpilot.platform.features import to_ms
 
 __all__ = ["RedisFeatureState"]
 
@@ -296,7 +296,7 @@ class RedisFeatureState:
             if region:
                 fields["home"] = region
             if created is not None:
-                fields["created"] = epoch_ms(created)
+                fields["created"] = to_ms(created)
             if fields:
                 pipe.hset(f"{self.prefix}u:{user}", mapping=fields)
             if i % 5000 == 0:
@@ -313,24 +313,24 @@ class RedisFeatureState:
 
     def vector(self, r: FraudRequest, out: np.ndarray | None = None) -> np.ndarray:
         """Features of `r` from what was observed before it (releases due labels only)."""
-        at = epoch_ms(r.at())
+        at = to_ms(r.at())
         return self._fill(r, at, self._read(args=self._read_args(r, at)), out)
 
     def observe(self, r: FraudRequest) -> None:
         """Fold `r` into the state (after it was scored)."""
-        at = epoch_ms(r.at())
+        at = to_ms(r.at())
         self._write(args=[*self._read_args(r, at), *self._write_args(r)])
 
     def vector_then_observe(self, r: FraudRequest, out: np.ndarray | None = None) -> np.ndarray:
         """The request path in one round trip: `r`'s features as of before it, then `r` folded in."""
-        at = epoch_ms(r.at())
+        at = to_ms(r.at())
         reply = self._both(args=[*self._read_args(r, at), *self._write_args(r)])
         return self._fill(r, at, reply, out)
 
     def label(self, transaction_id: str, fraud: bool, *, known_at: datetime | None = None) -> bool:
         """A confirmed label for an observed attempt; it counts in ``*_fraud_seen`` from
         `known_at` (default: the attempt's time plus the label delay). False if unknown."""
-        when = "" if known_at is None else epoch_ms(known_at)
+        when = "" if known_at is None else to_ms(known_at)
         return bool(self._label(args=[self.prefix, transaction_id, int(fraud), when, self.label_delay_ms]))
 
     # -- housekeeping -----------------------------------------------------------------------
@@ -361,7 +361,7 @@ class RedisFeatureState:
 
     def _write_args(self, r: FraudRequest) -> list[str | int]:
         major = major_amount(r.amount_minor, r.currency)
-        created = "" if r.account_created_at is None else epoch_ms(r.account_created_at)
+        created = "" if r.account_created_at is None else to_ms(r.account_created_at)
         return [max(_SPANS), repr(major), repr(math.log1p(max(major, 0.0))), created, r.transaction_id,
                 json.dumps(request_keys(r), separators=(",", ":")), self.observed_ttl_ms, _VELOCITY_TTL_MS]
 

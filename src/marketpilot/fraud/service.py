@@ -136,13 +136,14 @@ class FraudService:
 
         A Redis state is shared and outlives the process: only the first replica to start
         against an empty one replays the history (the others find it primed)."""
+        if isinstance(self.state, RedisFeatureState) and not self.state.claim_priming():
+            return 0
         since = (now or datetime.now(UTC)) - window
-        replay = not isinstance(self.state, RedisFeatureState) or self.state.claim_priming()
         with self.db.read() as s:
             users = list(s.execute(select(t.User.id, t.User.region, t.User.created_at)))
             reputation = list(s.execute(select(ReputationEntry.kind, ReputationEntry.value)))
             txns = list(s.scalars(select(t.Transaction).where(t.Transaction.timestamp >= since)
-                                  .order_by(t.Transaction.timestamp, t.Transaction.id))) if replay else []
+                                  .order_by(t.Transaction.timestamp, t.Transaction.id)))
         with self._lock:
             self.state.add_users(users)
             for kind in REPUTATION_KINDS:
@@ -172,6 +173,11 @@ class FraudService:
     def score(self, request: FraudRequest) -> FraudDecision:
         """Decide one payment attempt (validated; 422-style :class:`InvalidInput` on bad input)."""
         validate_request(request)
+        if isinstance(self.state, RedisFeatureState):
+            # atomic in Redis and a thread-safe client: no process lock around the round trip
+            x = self.state.vector_then_observe(request)
+            with self._lock:
+                return self._decide(request.transaction_id, x)
         with self._lock:
             x = self.state.vector_then_observe(request, out=self._row)
             return self._decide(request.transaction_id, x)

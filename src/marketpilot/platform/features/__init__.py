@@ -6,6 +6,7 @@ Declare a :class:`FeatureView`, read it online through an :class:`OnlineStore`
 training sets with :func:`build_training_set`. See ``docs/features.md``.
 """
 
+from marketpilot.platform.features._time import to_ms
 from marketpilot.platform.features.backends import open_online_store
 from marketpilot.platform.features.backfill import (
     BackfillReport,
@@ -61,6 +62,7 @@ __all__ = [
     "TrainingSetBuilder",
     "VelocityMaterializer",
     "WindowedCounter",
+    "to_ms",
     "backfill_interactions",
     "backfill_velocity",
     "build_training_set",
