@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
 from benchmarks import bench_recommend as catalogue
 
 
