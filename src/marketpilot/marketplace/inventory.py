@@ -8,6 +8,8 @@ the write), so concurrent checkouts can never reserve more than is in stock, on 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -51,6 +53,16 @@ class InventoryService:
         self.db = db
         self.source = source
 
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        """The caller's transaction when it passes one (the change commits or rolls back with
+        the caller's other writes, e.g. a workflow step's record), else a new one."""
+        if session is not None:
+            yield session
+            return
+        with self.db.session() as s:
+            yield s
+
     def _row(self, s: Session, listing_id: str, scope: str | None) -> t.Inventory:
         q = select(t.Inventory).join(t.Listing).where(t.Inventory.listing_id == listing_id)
         if scope is not None:
@@ -78,9 +90,13 @@ class InventoryService:
             emit_changed(s, row, "set", self.source)
             return level(row)
 
-    def lock(self, listing_id: str, request: CheckoutLockIn, *, now: datetime | None = None) -> CheckoutLock:
+    def lock(
+        self, listing_id: str, request: CheckoutLockIn, *, now: datetime | None = None, session: Session | None = None
+    ) -> CheckoutLock:
+        """Hold `request.quantity` units until the lock expires; InsufficientStock if they
+        are not available. With `session`, inside the caller's (write) transaction."""
         now = now or utcnow()
-        with self.db.session() as s:
+        with self._transaction(session) as s:
             self._expire(s, listing_id, now)
             res = s.execute(
                 update(t.Inventory)
@@ -111,16 +127,16 @@ class InventoryService:
             emit_changed(s, row, "locked", self.source)
             return CheckoutLock.model_validate(lock)
 
-    def release(self, lock_id: str) -> InventoryLevel:
+    def release(self, lock_id: str, *, session: Session | None = None) -> InventoryLevel:
         """Give the units of a lock back (checkout abandoned or failed)."""
-        return self._finish(lock_id, sold=False)
+        return self._finish(lock_id, sold=False, session=session)
 
-    def commit(self, lock_id: str) -> InventoryLevel:
+    def commit(self, lock_id: str, *, session: Session | None = None) -> InventoryLevel:
         """Turn a lock into a sale: the units leave stock."""
-        return self._finish(lock_id, sold=True)
+        return self._finish(lock_id, sold=True, session=session)
 
-    def _finish(self, lock_id: str, *, sold: bool) -> InventoryLevel:
-        with self.db.session() as s:
+    def _finish(self, lock_id: str, *, sold: bool, session: Session | None) -> InventoryLevel:
+        with self._transaction(session) as s:
             lock = s.get(t.CheckoutLock, lock_id)
             if lock is None:
                 raise NotFound(f"checkout lock {lock_id!r} not found (released, committed or expired)")

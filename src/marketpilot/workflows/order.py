@@ -269,10 +269,12 @@ def _load_step(workflow_id: str, order_id: str) -> Loaded | None:
     reserve_clock = StepClock()
     lock_ids: list[str] | None = None
     error: str | None = None
-    if verdict.decision == "approve":
-        lock_ids, error = _take_locks(workflow_id, facts, existing)
-        boundary(workflow_id, "load", "reserved")
+    # One transaction takes the locks and records what was done: a run killed before the
+    # commit holds no stock and has no record; after it, a replay finds both.
     with env.db.session() as s:
+        if verdict.decision == "approve":
+            lock_ids, error = _take_locks(s, workflow_id, facts, existing)
+            boundary(workflow_id, "load", "reserved")
         history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id,
                          seller_id=facts.seller_id)
         history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="load", status="ok",
@@ -332,25 +334,27 @@ def _existing_locks(session: Any, workflow_id: str, facts: OrderFacts) -> dict[s
     return {lk.holder: lk.id for lk in session.scalars(select(t.CheckoutLock).where(t.CheckoutLock.holder.in_(holders)))}
 
 
-def _take_locks(workflow_id: str, facts: OrderFacts, existing: dict[str, str]) -> tuple[list[str], str | None]:
+def _take_locks(session: Any, workflow_id: str, facts: OrderFacts,
+                existing: dict[str, str]) -> tuple[list[str], str | None]:
     """A checkout lock per line (one conditional UPDATE each: no oversell), reusing those an
-    earlier attempt took. Out of stock: every lock taken is released, and the error says why."""
+    earlier attempt took, inside the caller's transaction. Out of stock: the locks taken are
+    rolled back to a savepoint, and the error says why."""
     env = _env()
     lock_ids: list[str] = []
     try:
-        for i, line in enumerate(facts.lines):
-            holder = _holder(workflow_id, i)
-            lock_id = existing.get(holder)
-            if lock_id is None:
-                lock = env.inventory.lock(
-                    line.listing_id,
-                    CheckoutLockIn(quantity=line.quantity, holder=holder, ttl_seconds=RESERVATION_TTL_SECONDS),
-                )
-                lock_id = lock.id
-            lock_ids.append(lock_id)
+        with session.begin_nested():
+            for i, line in enumerate(facts.lines):
+                holder = _holder(workflow_id, i)
+                lock_id = existing.get(holder)
+                if lock_id is None:
+                    lock = env.inventory.lock(
+                        line.listing_id,
+                        CheckoutLockIn(quantity=line.quantity, holder=holder, ttl_seconds=RESERVATION_TTL_SECONDS),
+                        session=session,
+                    )
+                    lock_id = lock.id
+                lock_ids.append(lock_id)
     except (InsufficientStock, NotFound) as exc:
-        for lock_id in lock_ids:
-            env.inventory.release(lock_id)
         return [], str(exc)
     return lock_ids, None
 
@@ -372,10 +376,9 @@ def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
     env = _env()
     clock = StepClock()
     boundary(workflow_id, "reserve", "start")
-    with env.db.read() as s:
-        existing = _existing_locks(s, workflow_id, facts)
-    lock_ids, error = _take_locks(workflow_id, facts, existing)
     with env.db.session() as s:
+        existing = _existing_locks(s, workflow_id, facts)
+        lock_ids, error = _take_locks(s, workflow_id, facts, existing)
         _record_reservation(s, workflow_id, facts, clock, lock_ids, error)
     boundary(workflow_id, "reserve", "done")
     return Reservation(tuple(lock_ids)) if error is None else None
@@ -400,28 +403,30 @@ def _release_step(workflow_id: str, reservation: Reservation) -> None:
 @DBOS.step(name="marketpilot.order.fulfil")
 def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, payment: Payment,
                  label: Label) -> dict[str, Any]:
-    """The locked units become a sale; then one transaction records the steps ``fulfil``
+    """In one transaction: the locked units become a sale, the steps ``fulfil``
     (``ShipmentCreated``, order ``shipped``) and ``notify`` (e-mail and webhook
-    notifications) and completes the run. A lock already gone was committed by an earlier
-    attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS); a replay finds
-    the records and writes nothing again."""
+    notifications) are recorded and the run completes. A lock already gone was committed by
+    an earlier attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS); a
+    replay finds the records and writes nothing again."""
     env = _env()
     clock = StepClock()
     boundary(workflow_id, "fulfil", "start")
-    for lock_id in reservation.lock_ids:
-        try:
-            env.inventory.commit(lock_id)
-        except NotFound:
-            pass
-    boundary(workflow_id, "fulfil", "committed")
-    fulfil_ms = clock.elapsed_ms
-    notify_clock = StepClock()
     data = {"tracking_number": label.tracking_number, "total_minor": facts.total_minor, "currency": facts.currency,
             "payment_id": payment.id}
     result = {"order_id": facts.order_id, "state": "completed", "outcome": "shipped", "reason": None,
               "payment_id": payment.id, "label_id": label.id, "compensated": False,
               "tracking_number": label.tracking_number}
+    # The sale, the records and the run's completion commit together: a replay after the
+    # commit finds the locks gone and the records written, and writes nothing again.
     with env.db.session() as s:
+        for lock_id in reservation.lock_ids:
+            try:
+                env.inventory.commit(lock_id, session=s)
+            except NotFound:  # raised before any write: the transaction goes on
+                pass
+        boundary(workflow_id, "fulfil", "committed")
+        fulfil_ms = clock.elapsed_ms
+        notify_clock = StepClock()
         if history.record_step(
             s, env.source, workflow_id=workflow_id, kind=KIND, step="fulfil", status="ok", clock=clock,
             elapsed_ms=fulfil_ms, detail={"committed": list(reservation.lock_ids)},
