@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fraud_data import history  # noqa: E402
+from fraud_data import Fitted, history  # noqa: E402
 
-from marketpilot.fraud.base import FraudRequest  # noqa: E402
 from marketpilot.fraud.evaluation_data import replay  # noqa: E402
 from marketpilot.fraud.features import FEATURES, FeatureState  # noqa: E402
 from marketpilot.fraud.model import FraudModel  # noqa: E402
-
-
-@dataclass
-class Fitted:
-    model: FraudModel
-    requests: list[FraudRequest]
-    labels: np.ndarray
-    X: np.ndarray
 
 
 @pytest.fixture(scope="session")

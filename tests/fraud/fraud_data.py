@@ -3,11 +3,13 @@ cards and devices, and a ring of fresh accounts sharing two devices and three ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from marketpilot.fraud.base import FraudRequest
+from marketpilot.fraud.model import FraudModel
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -41,3 +43,13 @@ def history(n_legit: int = 1500, rings: int = 6, seed: int = 3) -> tuple[list[Fr
             ), 1))
     rows.sort(key=lambda pair: (pair[0].timestamp, pair[0].transaction_id))
     return [r for r, _ in rows], np.array([y for _, y in rows], dtype=np.int64)
+
+
+@dataclass
+class Fitted:
+    """A model fitted on `history()`, with the rows it saw (the session fixture `fitted`)."""
+
+    model: FraudModel
+    requests: list[FraudRequest]
+    labels: np.ndarray
+    X: np.ndarray

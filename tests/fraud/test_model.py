@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fraud_data import Fitted
 
-from conftest import Fitted
 from marketpilot.fraud.model import FraudModel, threshold_for_fpr
 from marketpilot.platform.models import artifacts
 

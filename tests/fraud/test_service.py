@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fraud_data import Fitted
 from sqlalchemy import select
 
-from conftest import Fitted
 from marketpilot.domain.errors import Conflict, InvalidInput, NotFound
 from marketpilot.fraud.base import Action, FraudRequest, Strategy
 from marketpilot.fraud.service import FraudService
