@@ -1,6 +1,7 @@
 """Order workflow end to end on the embedded profile, against an empty-steps DBOS anchor.
 
     .venv/bin/python -m benchmarks.bench_workflows [--orders 300] [--burst 500] [--runs 3] [--concurrency 8]
+        [--workers 2]
 
 One process, a temporary home (SQLite app database + SQLite DBOS system database), the
 sandbox payment provider and carrier on loopback answering at once (real HTTP, keep-alive).
@@ -17,6 +18,11 @@ Measured, each the median over `runs` runs:
       until the last finished, with `concurrency` runs at once per worker; and the same burst
       of anchor runs on the same queue (the ceiling DBOS itself sets in this process).
 
+  (e) with `--workers N` (N > 0): the same burst executed by N worker processes (each what
+      `marketpilot worker` runs for orders: DBOS with its own executor id, dequeuing the
+      orders queue), enqueued from this process through a DBOS client, sandboxes in this
+      process; orders/s as in (d). This is how the order stream scales out on one machine.
+
 Latency through the queue ends when DBOS has the run's result; the waiting thread polls for
 it only after the run's last step has finished (a step-boundary listener), so the poll does
 not slow the run it measures.
@@ -28,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -182,6 +191,97 @@ def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _worker_main(home: Path, executor_id: str, payment_url: str, carrier_url: str, concurrency: int,
+                 queue_polling: float) -> None:
+    """A worker process of series (e): run queued orders until stdin closes."""
+    from marketpilot.platform import durable
+    from marketpilot.platform.config import Settings
+    from marketpilot.platform.db import Database
+    from marketpilot.workflows import engine
+    from marketpilot.workflows.settings import WorkflowSettings
+
+    class Shop:
+        pass
+
+    shop = Shop()
+    settings = Settings(home=home, auth_required=False)
+    shop.settings, shop.db, shop.source = settings, Database.from_settings(settings), settings.event_source  # type: ignore[attr-defined]
+    config = WorkflowSettings(payment_url=payment_url, carrier_url=carrier_url, order_concurrency=concurrency,
+                              queue_polling_interval=queue_polling)
+    installation = engine.install(shop, config, subscribe=False)  # type: ignore[arg-type]
+    durable.launch(settings, executor_id=executor_id)
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        durable.shutdown()
+        installation.close()
+
+
+def _run_workers(home: Path, args: argparse.Namespace) -> float:
+    """Series (e): orders/s of a burst run by `args.workers` worker processes."""
+    from marketpilot.domain.entities import ListingIn, OrderIn, OrderLineIn, SellerIn
+    from marketpilot.marketplace import ListingService, OrderService, SellerService
+    from marketpilot.platform import durable
+    from marketpilot.platform.config import Settings
+    from marketpilot.platform.db import Database
+    from marketpilot.workflows import engine
+    from marketpilot.workflows.order import ORDER_WORKFLOW, order_workflow_id
+    from marketpilot.workflows.sandbox.carrier import CarrierSandbox
+    from marketpilot.workflows.sandbox.payment import PaymentSandbox
+    from marketpilot.workflows.sandbox.server import SandboxServer
+
+    settings = Settings(home=home, auth_required=False)
+    home.mkdir(parents=True, exist_ok=True)
+    db = Database.from_settings(settings)
+    db.migrate()
+    SellerService(db).create(SellerIn(id="s1", name="Bench", country="DE"))
+    ListingService(db, settings.event_source).create(
+        ListingIn(id="l1", seller_id="s1", title="Bench item", category_path="bench", price_minor=1000,
+                  currency="EUR", quantity=args.burst + 100)
+    )
+    orders = OrderService(db, settings.event_source)
+    payments, carrier = SandboxServer(PaymentSandbox()).start(), SandboxServer(CarrierSandbox()).start()
+    client = durable.client(settings)
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        for w in range(args.workers):
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.bench_workflows", "--as-worker", str(home), f"bench-w{w}",
+                 payments.url, carrier.url, str(args.concurrency), str(args.queue_polling)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            ))
+        for proc in workers:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "a worker did not start"
+        for i in range(args.burst):
+            orders.place(OrderIn(id=f"m{i}", user_id="u1", lines=[OrderLineIn(listing_id="l1", quantity=1)],
+                                 shipping_region="FR"))
+        t0 = time.perf_counter()
+        for i in range(args.burst):
+            client.enqueue({"queue_name": engine.ORDER_QUEUE, "workflow_name": ORDER_WORKFLOW,
+                            "workflow_id": order_workflow_id(f"m{i}")}, f"m{i}")
+        results = [client.retrieve_workflow(order_workflow_id(f"m{i}")).get_result(polling_interval_sec=0.01)
+                   for i in range(args.burst)]
+        elapsed = time.perf_counter() - t0
+        assert all(r["state"] == "completed" for r in results), [r for r in results if r["state"] != "completed"][:3]
+        assert len(payments.sandbox.records()["captures"]) == args.burst  # type: ignore[attr-defined]
+        return round(args.burst / elapsed, 1)
+    finally:
+        for proc in workers:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in workers:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        client.destroy()
+        payments.stop()
+        carrier.stop()
+        db.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=300)
@@ -189,11 +289,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--queue-polling", type=float, default=0.01)
+    parser.add_argument("--workers", type=int, default=0, help="also run the burst on this many worker processes")
+    parser.add_argument("--as-worker", nargs=6, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.as_worker:
+        home, executor_id, payment_url, carrier_url, concurrency, polling = args.as_worker
+        _worker_main(Path(home), executor_id, payment_url, carrier_url, int(concurrency), float(polling))
+        return
     runs = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="mp-bench-wf-") as tmp:
             runs.append(_run_once(Path(tmp) / "home", args))
+            if args.workers:
+                runs[-1]["workers_burst_per_s"] = _run_workers(Path(tmp) / "home-workers", args)
 
     def median(key: str, field: str) -> float:
         return round(statistics.median(r[key][field] for r in runs), 2)
@@ -210,7 +318,10 @@ def main() -> None:
                             "queue_polling_s": args.queue_polling},
         "throughput": {"orders_per_s": round(statistics.median(r["burst_orders_per_s"] for r in runs), 1),
                        "anchor_runs_per_s": round(statistics.median(r["anchor_burst_per_s"] for r in runs), 1),
-                       "burst": args.burst, "concurrency": args.concurrency},
+                       "burst": args.burst, "concurrency": args.concurrency,
+                       **({"worker_processes": args.workers,
+                           "orders_per_s_worker_processes": round(statistics.median(
+                               r["workers_burst_per_s"] for r in runs), 1)} if args.workers else {})},
         "ratio_p50_order_vs_anchor": round(median("order_direct", "p50_ms") / anchor_p50, 2),
         "per_run": runs,
     }
