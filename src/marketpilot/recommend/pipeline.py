@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
+from marketpilot.recommend.stage1 import LargeStage1, extend_catalogue
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
     "ease": EASE, "cooc": CoOccurrence, "als": ALS, "seq": SessionSequence, "content": ContentEmbedding,
@@ -105,6 +106,15 @@ class PipelineConfig:
     # cold-start hit rate; a no-loss rule made it 0 with the K-fold ranker).
     cold_max_loss: float = 0.02
     popularity_half_life_days: float | None = 30.0
+    # From this many listings on, stage 1 stops scoring every listing per user: one-user
+    # requests take the embedding retrievers' top items from HNSW indexes and the item-item
+    # retrievers' from sparse rows, with the same features (`stage1.py`). Smaller catalogues
+    # (MovieLens-100K: 1,682 items) keep the exact dense path.
+    ann_min_items: int = 20_000
+    # Boosters in the ranker's bag from `ann_min_items` listings on (trained, validated and
+    # served so): each booster costs about 11 us per candidate per request on this machine,
+    # three of them over ~160 candidates took more than half of a 100k-listing request.
+    large_bag: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +153,7 @@ class TwoStagePipeline:
         self.region_names: list[str] = []
         self.item_popularity = np.zeros(0, np.float32)
         self.user_activity = np.zeros(0, np.float32)
+        self._large = LargeStage1()  # stage 1 above `ann_min_items` (and serving caches)
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -244,7 +255,10 @@ class TwoStagePipeline:
         labels = np.concatenate([g[1] for g in train])
         sizes = np.concatenate([g[0].group_sizes(len(g[2])) for g in train])
         tie = names.index(f"{first}_lrank") if f"{first}_lrank" in names else 0
-        self.ranker = Ranker(names, self.config.ranker, tie_feature=tie).fit(features, labels, sizes)
+        ranker_config = self.config.ranker
+        if self.catalog.n_items >= self.config.ann_min_items:
+            ranker_config = replace(ranker_config, bag=min(ranker_config.bag, self.config.large_bag))
+        self.ranker = Ranker(names, ranker_config, tie_feature=tie).fit(features, labels, sizes)
 
     def _decide(self, held: tuple[CandidateSet, np.ndarray, np.ndarray]) -> None:
         """Ranker, blend or first retriever alone, and the cold slots, by NDCG@10 on `held`."""
@@ -355,16 +369,21 @@ class TwoStagePipeline:
         if regions is None:
             regions = [self._region_of(u) for u in users]
         batch = Batch(users, history.tocsr(), recent)
-        scores = self._scores(batch, regions)
-        eligible = np.ones((len(users), self.catalog.n_items), bool) if allowed is None else np.repeat(
-            np.asarray(allowed, bool)[None, :], len(users), axis=0)
-        h = batch.history.tocoo()
-        eligible[h.row, h.col] = False
-        for r, items in enumerate(recent):
-            eligible[r, items] = False
-        rows, items, ranks = retrieve(scores, eligible, self.config.depth)
-        cols, names = score_features(scores, eligible, rows, items, ranks)
-        ordered = np.sort(self.item_popularity)
+        if self.catalog.n_items >= self.config.ann_min_items:
+            rows, items, cols, names = self._large.candidates(
+                self.retrievers, self.popularity, batch, regions,
+                None if allowed is None else np.asarray(allowed, bool), self.config.depth, self.catalog.n_items)
+        else:
+            scores = self._scores(batch, regions)
+            eligible = np.ones((len(users), self.catalog.n_items), bool) if allowed is None else np.repeat(
+                np.asarray(allowed, bool)[None, :], len(users), axis=0)
+            h = batch.history.tocoo()
+            eligible[h.row, h.col] = False
+            for r, items in enumerate(recent):
+                eligible[r, items] = False
+            rows, items, ranks = retrieve(scores, eligible, self.config.depth)
+            cols, names = score_features(scores, eligible, rows, items, ranks)
+        ordered = self._large.sorted_popularity(self.item_popularity)
         pct = np.searchsorted(ordered, self.item_popularity[items], side="right") / max(len(ordered), 1)
         cols.append(pct.astype(np.float64))
         names.append("item_popularity_pct")
@@ -384,10 +403,7 @@ class TwoStagePipeline:
         if self.item_sellers is None:
             return np.full(len(rows), np.nan)
         sellers = self.item_sellers
-        n_sellers = int(sellers.max(initial=-1)) + 1
-        valid = sellers >= 0
-        to_seller = sp.csr_matrix((np.ones(int(valid.sum())), (np.flatnonzero(valid), sellers[valid])),
-                                  shape=(len(sellers), max(n_sellers, 1)))
+        to_seller = self._large.seller_matrix(sellers)
         h = history.copy()
         h.data[:] = 1.0
         per_seller = (h @ to_seller).tocsr()
@@ -473,6 +489,18 @@ class TwoStagePipeline:
             cs = self._candidates_for(users[lo:hi], history[lo:hi], recent[lo:hi], allowed)
             out[lo:hi] = _top_from_pairs(cs.rows, cs.items, self._final_scores(cs, k), hi - lo, k)
         return out
+
+    def prepare_serving(self) -> dict[str, float]:
+        """Build stage 1's HNSW indexes now (start-up) when the catalogue is large enough to
+        use them; returns the build seconds per index."""
+        if self.catalog.n_items < self.config.ann_min_items:
+            return {}
+        return self._large.prepare(self.retrievers)
+
+    def add_listings(self, listing_ids: list[str], texts: list[str] | None = None,
+                     sellers: np.ndarray | None = None) -> np.ndarray:
+        """Listings created after training, servable at once (`stage1.extend_catalogue`)."""
+        return extend_catalogue(self, listing_ids, texts, sellers)
 
     # -- the Recommender contract ------------------------------------------------------------------
 

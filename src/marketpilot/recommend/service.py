@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -195,6 +196,9 @@ class RecommendationService:
         self._load_lock = threading.Lock()
         self._model_latency = _LatencyWindow()
         self._history_view = recent_items_view()
+        # per served model (by id): universe listings up to this index are known to its catalogue
+        self._synced: dict[int, int] = {}
+        self._sync_lock = threading.Lock()
 
     # -- model ---------------------------------------------------------------------------
 
@@ -216,7 +220,9 @@ class RecommendationService:
         not in the first request."""
         self.availability.ensure_loaded()
         self.fallback.reload()
-        self.model()
+        loaded = self.model()
+        if loaded is not None:
+            self.sync_new_listings(loaded.model)
 
     def use_model(self, loaded: LoadedModel | None) -> None:
         """Swap the served model (after a promotion), or drop it (None)."""
@@ -460,10 +466,68 @@ class RecommendationService:
             seed_item=index.get(request.seed_listing_id, -1) if request.seed_listing_id else -1,
             pool=query.pool,
         )
+        if self._synced.get(id(model)) != u.n:
+            self.sync_new_listings(model)
+            catalog = model.catalog
         t0 = time.perf_counter()
         got: Candidates = model.recommend(own_query, av.to_catalog(catalog, allowed))
         self._model_latency.add(time.perf_counter() - t0)
         return av.universe_indices(catalog, got.items), np.asarray(got.scores, dtype=np.float32)
+
+    def sync_new_listings(self, model: Recommender) -> int:
+        """Add listings created after the model was trained (known to availability, not to the
+        model's catalogue) to a model that can take them (`add_listings`: the two-stage
+        pipeline embeds their text and inserts them into its HNSW index), so the model can
+        serve them at once instead of only the fallback ranking. Their text is read from the
+        listings table. Returns how many were added. Runs when the universe has grown since the
+        last check (the first check looks at every listing once)."""
+        add = getattr(model, "add_listings", None)
+        av = self.availability
+        av.ensure_loaded()
+        u = av.universe
+        if add is None:
+            self._synced[id(model)] = u.n
+            return 0
+        with self._sync_lock:
+            start = self._synced.get(id(model), 0)
+            n = u.n
+            if start >= n:
+                return 0
+            known = model.catalog.item_index
+            fresh = [lid for lid in u.ids[start:n] if lid not in known]
+            added = 0
+            if fresh:
+                try:
+                    added = self._add_listings(add, fresh)
+                except Exception:
+                    log.exception("could not add %d new listings to the served model", len(fresh))
+            self._synced[id(model)] = n
+            return added
+
+    def _add_listings(self, add: Callable[..., Any], ids: list[str]) -> int:
+        import json
+
+        import pandas as pd
+        from sqlalchemy import select
+
+        from marketpilot.platform.db import schema as t
+        from marketpilot.recommend.retrievers.content import listing_texts
+
+        rows: list[Any] = []
+        with self.db.session() as s:
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo:lo + 500]
+                rows += s.execute(select(t.Listing.id, t.Listing.title, t.Listing.category_path, t.Listing.attributes)
+                                  .where(t.Listing.id.in_(chunk))).all()
+        if not rows:
+            return 0
+        frame = pd.DataFrame({
+            "listing_id": [r[0] for r in rows], "title": [r[1] for r in rows], "category_path": [r[2] for r in rows],
+            "attributes": [json.dumps(r[3]) if isinstance(r[3], dict) else r[3] for r in rows],
+        })
+        got = add(list(frame["listing_id"]), listing_texts(frame))
+        log.info("added %d listings created after training to the served model", len(got))
+        return len(got)
 
     def _history(self, request: RecommendationRequest) -> tuple[IntArray, int, bool]:
         """(universe indices of recent items, most recent LAST; feature event time ms; ok)."""

@@ -70,7 +70,8 @@ class ALS(Retriever):
             out[r] = np.linalg.solve(a, yi.T @ conf)
         return out
 
-    def score(self, batch: Batch) -> np.ndarray:
+    def user_vectors(self, batch: Batch) -> np.ndarray:
+        """The batch's user factors: fitted ones for known users, folded in for the rest."""
         if self.item_factors is None or self.user_factors is None:
             raise RuntimeError("als: fit() first")
         users = batch.users
@@ -79,6 +80,11 @@ class ALS(Retriever):
         factors[known] = self.user_factors[users[known]]
         if not known.all():
             factors[~known] = self.fold_in(batch.history[np.flatnonzero(~known)])
+        return factors
+
+    def score(self, batch: Batch) -> np.ndarray:
+        factors = self.user_vectors(batch)
+        assert self.item_factors is not None
         return factors @ self.item_factors.T
 
     def state(self) -> dict[str, np.ndarray]:
