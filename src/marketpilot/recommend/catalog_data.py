@@ -1,7 +1,7 @@
 """From import-schema tables to what the pipeline fits on: a catalogue covering every listing
 and user (listings nobody has touched yet included, so they can be served from day one), the
-interactions over it, and the side information (listing text, seller, user region) in
-catalogue order."""
+interactions over it, and the side information (listing text, seller, user region; category
+path and user segment for the ranker) in catalogue order."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def side_information(
     return texts, sellers, regions
 
 
+def ranker_side_information(
+    catalog: Catalog, listings: pd.DataFrame | None, users: pd.DataFrame | None,
+) -> tuple[list[str | None] | None, list[str | None] | None]:
+    """(category path per listing, segment per user) in catalogue order, for the ranker's
+    side features (`side_features.py`); None where the table or the column is missing."""
+    categories = segments = None
+    if listings is not None and len(listings) and "category_path" in listings:
+        aligned = listings.assign(listing_id=listings["listing_id"].astype(str)).drop_duplicates("listing_id")
+        path_of = aligned.set_index("listing_id")["category_path"]
+        categories = [None if pd.isna(v) else str(v) for v in path_of.reindex(list(catalog.listing_ids))]
+    if users is not None and len(users) and "segment" in users:
+        seg_of = dict(zip(users["user_id"].astype(str), users["segment"], strict=True))
+        segments = [None if s is None or pd.isna(s) else str(s) for s in (seg_of.get(str(u)) for u in catalog.user_ids)]
+    return categories, segments
+
+
 def fit_pipeline(
     interactions: pd.DataFrame | Interactions,
     listings: pd.DataFrame | None = None,
@@ -56,8 +72,10 @@ def fit_pipeline(
     else:
         data = Interactions.from_frame(interactions, build_catalog(interactions, listings, users))
     texts, sellers, regions = side_information(data.catalog, listings, users)
+    categories, segments = ranker_side_information(data.catalog, listings, users)
     cfg = config if isinstance(config, PipelineConfig) else None
-    return TwoStagePipeline(cfg).fit(data, item_texts=texts, item_sellers=sellers, user_regions=regions)
+    return TwoStagePipeline(cfg).fit(data, item_texts=texts, item_sellers=sellers, user_regions=regions,
+                                     item_categories=categories, user_segments=segments)
 
 
 def holdout_metrics(pipeline: TwoStagePipeline, history: pd.DataFrame, future: pd.DataFrame, k: int) -> dict[str, float]:

@@ -52,6 +52,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
+from marketpilot.recommend.side_features import SideFeatures, category_codes, segment_codes
 from marketpilot.recommend.stage1 import LargeStage1, extend_catalogue
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
@@ -154,6 +155,7 @@ class TwoStagePipeline:
         self.item_popularity = np.zeros(0, np.float32)
         self.user_activity = np.zeros(0, np.float32)
         self._large = LargeStage1()  # stage 1 above `ann_min_items` (and serving caches)
+        self.side = SideFeatures()  # ranker features from categories, segments, times
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -164,12 +166,15 @@ class TwoStagePipeline:
         item_texts: list[str] | None = None,
         item_sellers: np.ndarray | None = None,
         user_regions: list[str | None] | None = None,
+        item_categories: list[str | None] | None = None,
+        user_segments: list[str | None] | None = None,
     ) -> TwoStagePipeline:
         """Fit on `data`. Optional side information, in catalogue order: listing texts (content
         retriever, cold start), seller code per listing, region per user."""
         self.catalog = data.catalog
         self.item_texts = item_texts
         self.item_sellers = None if item_sellers is None else np.asarray(item_sellers, np.int64)
+        self.side = SideFeatures(category_codes(item_categories), segment_codes(user_segments)[0])
         if user_regions is not None:
             self.region_names = sorted({r for r in user_regions if r})
             code = {r: k for k, r in enumerate(self.region_names)}
@@ -242,6 +247,7 @@ class TwoStagePipeline:
         if self.user_region is not None:
             groups = {f"region:{name}": np.flatnonzero(self.user_region == k) for k, name in enumerate(self.region_names)}
         self.popularity = Popularity(c.popularity_half_life_days).fit(data, groups)
+        self.side.fit(data)
         x = data.matrix(binary=True)
         self.item_popularity = np.asarray(x.sum(axis=0)).ravel().astype(np.float32)
         self.user_activity = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
@@ -392,6 +398,9 @@ class TwoStagePipeline:
         names.append("user_log_activity")
         cols.append(self._seller_affinity(batch.history, rows, items))
         names.append("seller_affinity")
+        side_cols, side_names = self.side.features(users, batch.history, rows, items)
+        cols += side_cols
+        names += side_names
         empty = np.diff(batch.history.indptr) == 0
         in_catalog = (users >= 0) & (users < self.catalog.n_users)
         known = in_catalog & ("als" in self.retrievers)
@@ -569,6 +578,8 @@ class TwoStagePipeline:
             arrays[f"pop__{key}"] = value
         if self.item_sellers is not None:
             arrays["item_sellers"] = self.item_sellers
+        for key, value in self.side.state().items():
+            arrays[f"side__{key}"] = value
         if self.user_region is not None:
             arrays["user_region"] = self.user_region
         metadata = {
@@ -607,6 +618,9 @@ class TwoStagePipeline:
                                                list(meta["popularity_groups"]))
         out.item_popularity, out.user_activity = arrays["item_popularity"], arrays["user_activity"]
         out.item_sellers = arrays.get("item_sellers")
+        side_state = {k[len("side__"):]: v for k, v in arrays.items() if k.startswith("side__")}
+        if side_state:
+            out.side = SideFeatures.from_state(side_state)
         out.user_region = arrays.get("user_region")
         out.region_names = list(meta["region_names"])
         out.uses_ranker = bool(meta["uses_ranker"])

@@ -1,0 +1,177 @@
+"""Ranker features from the import schema's side information and interaction times.
+
+All scale-free or in days, all computable at serving time from what the fitted pipeline
+stores plus the request's history (no per-request work over the whole catalogue):
+
+- ``cat{L}_aff`` (L = 1, 2, 3): the share of the user's history whose listing `category_path`
+  has the same first L segments as the candidate's (NaN without categories).
+- ``seg_share``: the share of the users of the requester's `segment` (users table) who have
+  interacted with the candidate; ``seg_lift``: its log ratio to the share of all users (NaN for
+  users without a segment, e.g. anonymous sessions).
+- ``time_med_gap``: the candidate's median interaction time minus the mean of the history
+  listings' median interaction times, in days; ``time_first_gap``: the candidate's first
+  interaction time minus that same mean (NaN for listings nobody has interacted with).
+
+Chosen on a validation split of MovieLens-100K's training part (see docs/recommendations.md,
+"Evaluation"); defined from the import schema's columns, not from any data set's.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from marketpilot.recommend.interactions import Interactions
+
+CATEGORY_LEVELS = 3
+NAMES = tuple(f"cat{level}_aff" for level in range(1, CATEGORY_LEVELS + 1)) + (
+    "seg_share", "seg_lift", "time_med_gap", "time_first_gap")
+DAY = 86_400.0
+
+
+def category_codes(paths: list[str | None] | None, levels: int = CATEGORY_LEVELS) -> np.ndarray | None:
+    """(levels, n_items) int64: code of each listing's `category_path` prefix of 1..levels
+    segments (-1: no category); None without categories."""
+    if paths is None:
+        return None
+    out = np.full((levels, len(paths)), -1, np.int64)
+    for level in range(levels):
+        seen: dict[str, int] = {}
+        for i, path in enumerate(paths):
+            if not path:
+                continue
+            parts = [p for p in str(path).split("/") if p]
+            if not parts:
+                continue
+            key = "/".join(parts[: level + 1])  # a shorter path is its own deepest prefix
+            out[level, i] = seen.setdefault(key, len(seen))
+    return out
+
+
+def segment_codes(segments: list[str | None] | None) -> tuple[np.ndarray | None, list[str]]:
+    if segments is None:
+        return None, []
+    names = sorted({s for s in segments if s})
+    code = {s: k for k, s in enumerate(names)}
+    return np.array([code.get(s, -1) if s else -1 for s in segments], np.int64), names
+
+
+class SideFeatures:
+    """Fitted per stage-1 fit (counts and times come from the interactions it is fitted on);
+    the category and segment codes are the catalogue's and do not change."""
+
+    def __init__(self, categories: np.ndarray | None = None, user_segments: np.ndarray | None = None) -> None:
+        self.categories = categories  # (levels, n_items) int64 or None
+        self.user_segments = user_segments  # (n_users,) int64 or None
+        self.segment_share = np.zeros((0, 0), np.float32)  # (n_segments, n_items)
+        self.overall_share = np.zeros(0, np.float32)
+        self.item_median_day = np.zeros(0, np.float64)  # NaN: no interactions
+        self.item_first_day = np.zeros(0, np.float64)
+        self._to_category: list[sp.csr_matrix] | None = None
+
+    def fit(self, data: Interactions) -> Self:
+        n_users, n_items = data.catalog.n_users, data.catalog.n_items
+        x = data.matrix(binary=True)
+        active = np.diff(x.indptr) > 0
+        self.overall_share = (np.asarray(x.sum(axis=0)).ravel() / max(int(active.sum()), 1)).astype(np.float32)
+        if self.user_segments is not None and self.user_segments.max(initial=-1) >= 0:
+            seg = self.user_segments[:n_users]
+            ok = (seg >= 0) & active[: len(seg)]
+            n_seg = int(self.user_segments.max()) + 1
+            to_seg = sp.csr_matrix((np.ones(int(ok.sum())), (seg[ok], np.flatnonzero(ok))), shape=(n_seg, n_users))
+            counts = np.asarray((to_seg @ x).todense(), np.float64)
+            members = np.bincount(seg[ok], minlength=n_seg).astype(np.float64)
+            self.segment_share = (counts / np.maximum(members, 1.0)[:, None]).astype(np.float32)
+        days = data.times.astype(np.float64) / DAY
+        self.item_median_day = np.full(n_items, np.nan)
+        self.item_first_day = np.full(n_items, np.nan)
+        if len(days):
+            order = np.lexsort((days, data.items))
+            items, d = data.items[order], days[order]
+            starts = np.searchsorted(items, np.arange(n_items), side="left")
+            ends = np.searchsorted(items, np.arange(n_items), side="right")
+            has = ends > starts
+            self.item_first_day[has] = d[starts[has]]
+            lo, hi = starts[has], ends[has] - 1
+            self.item_median_day[has] = 0.5 * (d[lo + (hi - lo) // 2] + d[lo + (hi - lo + 1) // 2])
+        return self
+
+    def _category_maps(self) -> list[sp.csr_matrix]:
+        if self._to_category is None:
+            assert self.categories is not None
+            maps = []
+            for codes in self.categories:
+                ok = codes >= 0
+                maps.append(sp.csr_matrix((np.ones(int(ok.sum())), (np.flatnonzero(ok), codes[ok])),
+                                          shape=(len(codes), int(codes.max(initial=-1)) + 1 or 1)))
+            self._to_category = maps
+        return self._to_category
+
+    def features(self, users: np.ndarray, history: sp.csr_matrix, rows: np.ndarray,
+                 items: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
+        """Columns (in `NAMES` order) for candidate pairs (rows index `users`/`history`)."""
+        n = len(rows)
+        cols: list[np.ndarray] = []
+        h = history.tocsr().copy()
+        h.data[:] = 1.0
+        h.eliminate_zeros()
+        total = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1.0)
+        known_items = len(self.overall_share)
+        # listings added after the fit (longer catalogue) are unknown to every array here
+        inside = items < known_items
+        if h.shape[1] > known_items:
+            h = h[:, :known_items]
+        if self.categories is not None and self.categories.shape[1] == known_items:
+            for level, to_cat in enumerate(self._category_maps()):
+                per = (h @ to_cat).tocsr()
+                out = np.full(n, np.nan)
+                code = np.full(n, -1, np.int64)
+                code[inside] = self.categories[level, items[inside]]
+                ok = code >= 0
+                out[ok] = np.asarray(per[rows[ok], code[ok]]).ravel() / total[rows[ok]]
+                cols.append(out)
+        else:
+            cols += [np.full(n, np.nan)] * CATEGORY_LEVELS
+        share = np.full(n, np.nan)
+        lift = np.full(n, np.nan)
+        if self.user_segments is not None and self.segment_share.size:
+            u = users[rows]
+            seg = np.full(n, -1, np.int64)
+            valid = (u >= 0) & (u < len(self.user_segments))
+            seg[valid] = self.user_segments[u[valid]]
+            ok = (seg >= 0) & inside
+            share[ok] = self.segment_share[seg[ok], items[ok]]
+            lift[ok] = np.log((share[ok] + 1e-3) / (self.overall_share[items[ok]] + 1e-3))
+        cols += [share, lift]
+        med = np.full(n, np.nan)
+        first = np.full(n, np.nan)
+        med[inside] = self.item_median_day[items[inside]]
+        first[inside] = self.item_first_day[items[inside]]
+        filled = np.nan_to_num(self.item_median_day, nan=0.0)
+        has = (~np.isnan(self.item_median_day)).astype(np.float64)
+        denom = np.asarray(h @ has).ravel()
+        centre = np.where(denom > 0, np.asarray(h @ filled).ravel() / np.maximum(denom, 1.0), np.nan)
+        cols += [med - centre[rows], first - centre[rows]]
+        return cols, list(NAMES)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {"segment_share": self.segment_share, "overall_share": self.overall_share,
+               "item_median_day": self.item_median_day, "item_first_day": self.item_first_day}
+        if self.categories is not None:
+            out["categories"] = self.categories
+        if self.user_segments is not None:
+            out["user_segments"] = self.user_segments
+        return out
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray]) -> SideFeatures:
+        out = cls(arrays.get("categories"), arrays.get("user_segments"))
+        out.segment_share = arrays["segment_share"]
+        out.overall_share = arrays["overall_share"]
+        out.item_median_day = arrays["item_median_day"]
+        out.item_first_day = arrays["item_first_day"]
+        return out
