@@ -69,7 +69,9 @@ class SideFeatures:
         self.overall_share = np.zeros(0, np.float32)
         self.item_median_day = np.zeros(0, np.float64)  # NaN: no interactions
         self.item_first_day = np.zeros(0, np.float64)
-        self._to_category: list[sp.csr_matrix] | None = None
+        self._median_filled = np.zeros(0, np.float64)  # per-request helpers, built once
+        self._median_known = np.zeros(0, np.float64)
+        self._n_codes = np.ones(0, np.int64)
 
     def fit(self, data: Interactions) -> Self:
         n_users, n_items = data.catalog.n_users, data.catalog.n_items
@@ -96,41 +98,47 @@ class SideFeatures:
             self.item_first_day[has] = d[starts[has]]
             lo, hi = starts[has], ends[has] - 1
             self.item_median_day[has] = 0.5 * (d[lo + (hi - lo) // 2] + d[lo + (hi - lo + 1) // 2])
+        self._prepare()
         return self
 
-    def _category_maps(self) -> list[sp.csr_matrix]:
-        if self._to_category is None:
-            assert self.categories is not None
-            maps = []
-            for codes in self.categories:
-                ok = codes >= 0
-                maps.append(sp.csr_matrix((np.ones(int(ok.sum())), (np.flatnonzero(ok), codes[ok])),
-                                          shape=(len(codes), int(codes.max(initial=-1)) + 1 or 1)))
-            self._to_category = maps
-        return self._to_category
+    def _prepare(self) -> None:
+        self._median_filled = np.nan_to_num(self.item_median_day, nan=0.0)
+        self._median_known = (~np.isnan(self.item_median_day)).astype(np.float64)
+        if self.categories is not None:
+            self._n_codes = np.maximum(self.categories.max(axis=1, initial=-1) + 1, 1)
 
     def features(self, users: np.ndarray, history: sp.csr_matrix, rows: np.ndarray,
                  items: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
         """Columns (in `NAMES` order) for candidate pairs (rows index `users`/`history`)."""
         n = len(rows)
         cols: list[np.ndarray] = []
-        h = history.tocsr().copy()
-        h.data[:] = 1.0
-        h.eliminate_zeros()
-        total = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1.0)
+        if len(self._median_filled) != len(self.item_median_day):
+            self._prepare()
+        h = history.tocsr()
+        n_rows = h.shape[0]
+        stored = h.data != 0
+        hist_row = np.repeat(np.arange(n_rows), np.diff(h.indptr))[stored]
+        hist_item = h.indices[stored].astype(np.int64)
+        total = np.maximum(np.bincount(hist_row, minlength=n_rows), 1).astype(np.float64)
         known_items = len(self.overall_share)
         # listings added after the fit (longer catalogue) are unknown to every array here
         inside = items < known_items
-        if h.shape[1] > known_items:
-            h = h[:, :known_items]
+        known = hist_item < known_items
+        kr, ki = hist_row[known], hist_item[known]
         if self.categories is not None and self.categories.shape[1] == known_items:
-            for level, to_cat in enumerate(self._category_maps()):
-                per = (h @ to_cat).tocsr()
-                out = np.full(n, np.nan)
+            for level in range(self.categories.shape[0]):
+                width = int(self._n_codes[level])
+                hc = self.categories[level, ki]
+                ok_h = hc >= 0
+                keys, counts = np.unique(kr[ok_h] * width + hc[ok_h], return_counts=True)
                 code = np.full(n, -1, np.int64)
                 code[inside] = self.categories[level, items[inside]]
                 ok = code >= 0
-                out[ok] = np.asarray(per[rows[ok], code[ok]]).ravel() / total[rows[ok]]
+                wanted = rows[ok] * width + code[ok]
+                pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+                hit = (keys[pos] == wanted) if len(keys) else np.zeros(len(wanted), bool)
+                out = np.full(n, np.nan)
+                out[ok] = np.where(hit, counts[pos] if len(keys) else 0, 0) / total[rows[ok]]
                 cols.append(out)
         else:
             cols += [np.full(n, np.nan)] * CATEGORY_LEVELS
@@ -149,10 +157,9 @@ class SideFeatures:
         first = np.full(n, np.nan)
         med[inside] = self.item_median_day[items[inside]]
         first[inside] = self.item_first_day[items[inside]]
-        filled = np.nan_to_num(self.item_median_day, nan=0.0)
-        has = (~np.isnan(self.item_median_day)).astype(np.float64)
-        denom = np.asarray(h @ has).ravel()
-        centre = np.where(denom > 0, np.asarray(h @ filled).ravel() / np.maximum(denom, 1.0), np.nan)
+        denom = np.bincount(kr, weights=self._median_known[ki], minlength=n_rows)
+        centre = np.where(denom > 0, np.bincount(kr, weights=self._median_filled[ki], minlength=n_rows)
+                          / np.maximum(denom, 1.0), np.nan)
         cols += [med - centre[rows], first - centre[rows]]
         return cols, list(NAMES)
 
@@ -174,4 +181,5 @@ class SideFeatures:
         out.overall_share = arrays["overall_share"]
         out.item_median_day = arrays["item_median_day"]
         out.item_first_day = arrays["item_first_day"]
+        out._prepare()
         return out
