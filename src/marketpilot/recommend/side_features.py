@@ -166,7 +166,7 @@ class SideFeatures:
     # -- persistence --------------------------------------------------------------------------
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {"segment_share": self.segment_share, "overall_share": self.overall_share,
+        out: dict[str, np.ndarray] = {"segment_share": self.segment_share, "overall_share": self.overall_share,
                "item_median_day": self.item_median_day, "item_first_day": self.item_first_day}
         if self.categories is not None:
             out["categories"] = self.categories
