@@ -21,7 +21,9 @@ CLI = [sys.executable, "-m", "marketpilot.cli"]
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPILOT_")}
-    env.update(MARKETPILOT_HOME=str(home), COLUMNS="250", NO_COLOR="1")
+    # The served slate's strategy is under test, not its speed: no latency-budget fallback
+    # when the machine is loaded.
+    env.update(MARKETPILOT_HOME=str(home), MARKETPILOT_RECOMMEND_BUDGET_MS="60000", COLUMNS="250", NO_COLOR="1")
     return env
 
 

@@ -107,6 +107,7 @@ class Runtime:
             drift=self.drift.is_active,
             model_loader=lambda: load_champion(self.settings),
             refresh_interval=0.25 if self.settings.is_distributed else 0.0,
+            budget_ms=self.settings.recommend_budget_ms,
             slate_policy=default_policy(
                 self.settings.recommend_exploration,
                 epsilon=self.settings.recommend_epsilon,

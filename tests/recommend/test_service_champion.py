@@ -40,7 +40,10 @@ def interactions() -> pd.DataFrame:
 
 @pytest.fixture
 def rt(sqlite_db: Database, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(load_settings(database_url=sqlite_db.url, home=tmp_path / "home"), migrate=False)
+    runtime = Runtime(
+        # What is served is under test, not how fast: no latency-budget fallback on a loaded machine.
+        load_settings(database_url=sqlite_db.url, home=tmp_path / "home", recommend_budget_ms=60_000), migrate=False
+    )
     runtime.sellers.create(SellerIn(id="s1", name="Shop"))
     for i in range(ITEMS):
         runtime.listings.create(

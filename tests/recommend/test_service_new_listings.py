@@ -31,7 +31,10 @@ def _title(i: int) -> str:
 
 @pytest.fixture
 def rt(sqlite_db: Database, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(load_settings(database_url=sqlite_db.url, home=tmp_path / "home"), migrate=False)
+    runtime = Runtime(
+        # What is served is under test, not how fast: no latency-budget fallback on a loaded machine.
+        load_settings(database_url=sqlite_db.url, home=tmp_path / "home", recommend_budget_ms=60_000), migrate=False
+    )
     runtime.sellers.create(SellerIn(id="s1", name="Shop"))
     for i in range(ITEMS):
         runtime.listings.create(ListingIn(id=f"l{i:02d}", seller_id="s1", title=_title(i), category_path=f"c{i % 2}",

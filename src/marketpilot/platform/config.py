@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         default=0.05, ge=0, lt=1, description="Share of a slate's DCG that fairness re-ranking may give up."
     )
 
+    recommend_budget_ms: float = Field(
+        default=50.0, gt=0, le=60_000,
+        description="Latency budget of a recommendation request: when the time spent so far plus the model's recent "
+        "p95 would exceed it, the fallback ranking serves the request (strategy fallback_latency_budget).",
+    )
     fraud_features: Literal["auto", "embedded", "redis"] = Field(
         default="auto",
         description="Where the fraud feature state lives: in the process, or in Redis shared by every replica "
