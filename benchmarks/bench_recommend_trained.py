@@ -130,7 +130,9 @@ def main() -> None:
             if args.train_listings and args.train_listings < len(data.listings):
                 rest = data.listings.iloc[args.train_listings:]
                 t0 = time.perf_counter()
-                pipeline.add_listings(list(rest["listing_id"].astype(str)), listing_texts(rest.reset_index(drop=True)))
+                paths = rest["category_path"].tolist() if "category_path" in rest else None
+                pipeline.add_listings(list(rest["listing_id"].astype(str)), listing_texts(rest.reset_index(drop=True)),
+                                      categories=paths)
                 result["add_listings_s"] = round(time.perf_counter() - t0, 1)
             result["uses_ranker"] = pipeline.uses_ranker
             result["retrievers"] = list(pipeline.retrievers)

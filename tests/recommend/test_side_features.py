@@ -60,3 +60,33 @@ def test_unknown_listings_and_round_trip() -> None:
         np.testing.assert_array_equal(a, b)
     empty, _ = SideFeatures().features(np.array([0]), history, np.array([0]), np.array([1]))
     assert all(np.isnan(c).all() for c in empty)
+
+
+def test_a_listing_added_after_the_fit_gets_the_features_of_an_untouched_trained_listing() -> None:
+    """Trained listing i3 (category m/y, no interactions) and a late listing in m/y look the
+    same to the ranker, also after a save and load; a late listing in a category training
+    never saw gets affinity 0, not a code of some other category."""
+    data = _data()
+    paths: list[str | None] = ["m/x", "m/x", "m/y", "m/y"]
+    side = SideFeatures.for_catalogue(paths, segment_codes(["s1", "s1", None])[0]).fit(data)
+    side = SideFeatures.from_state(side.state())
+    side.extend(2, ["m/y", "z/q"])
+    history = sp.csr_matrix((np.ones(2), ([0, 0], [2, 3])), shape=(1, 6))  # a user of m/y
+    cols, names = side.features(np.array([0]), history, np.zeros(3, np.int64), np.array([3, 4, 5]))
+    f = dict(zip(names, cols, strict=True))
+    for name in NAMES:
+        np.testing.assert_array_equal(f[name][0], f[name][1], err_msg=name)
+    assert f["cat2_aff"][1] == 1.0 and f["cat1_aff"][2] == 0.0
+    assert side.categories is not None and side.categories[0, 5] not in side.categories[0, :5]
+
+
+def test_a_bundle_without_the_category_vocabulary_still_extends_without_category_codes() -> None:
+    data = _data()
+    side = SideFeatures.for_catalogue(["m/x", "m/x", "m/y", "m/y"], None).fit(data)
+    state = {k: v for k, v in side.state().items() if not k.startswith("category_keys_")}
+    old = SideFeatures.from_state(state)
+    old.extend(1, ["m/y"])
+    history = sp.csr_matrix((np.ones(1), ([0], [2])), shape=(1, 5))
+    cols, names = old.features(np.array([0]), history, np.zeros(2, np.int64), np.array([3, 4]))
+    f = dict(zip(names, cols, strict=True))
+    assert f["cat2_aff"][0] == 1.0 and np.isnan(f["cat2_aff"][1])  # known listing keeps its features

@@ -52,7 +52,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
-from marketpilot.recommend.side_features import SideFeatures, category_codes, segment_codes
+from marketpilot.recommend.side_features import SideFeatures, segment_codes
 from marketpilot.recommend.stage1 import LargeStage1, extend_catalogue
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
@@ -177,7 +177,7 @@ class TwoStagePipeline:
         self.catalog = data.catalog
         self.item_texts = item_texts
         self.item_sellers = None if item_sellers is None else np.asarray(item_sellers, np.int64)
-        self.side = SideFeatures(category_codes(item_categories), segment_codes(user_segments)[0])
+        self.side = SideFeatures.for_catalogue(item_categories, segment_codes(user_segments)[0])
         if user_regions is not None:
             self.region_names = sorted({r for r in user_regions if r})
             code = {r: k for k, r in enumerate(self.region_names)}
@@ -510,9 +510,10 @@ class TwoStagePipeline:
         return self._large.prepare(self.retrievers)
 
     def add_listings(self, listing_ids: list[str], texts: list[str] | None = None,
-                     sellers: np.ndarray | None = None) -> np.ndarray:
-        """Listings created after training, servable at once (`stage1.extend_catalogue`)."""
-        return extend_catalogue(self, listing_ids, texts, sellers)
+                     sellers: np.ndarray | None = None, categories: list[str | None] | None = None) -> np.ndarray:
+        """Listings created after training, servable at once (`stage1.extend_catalogue`);
+        `categories` (their `category_path`s) give them the ranker's category features."""
+        return extend_catalogue(self, listing_ids, texts, sellers, categories)
 
     # -- the Recommender contract ------------------------------------------------------------------
 

@@ -525,7 +525,8 @@ class RecommendationService:
             "listing_id": [r[0] for r in rows], "title": [r[1] for r in rows], "category_path": [r[2] for r in rows],
             "attributes": [json.dumps(r[3]) if isinstance(r[3], dict) else r[3] for r in rows],
         })
-        got = add(list(frame["listing_id"]), listing_texts(frame))
+        got = add(list(frame["listing_id"]), listing_texts(frame),
+                  categories=[c if isinstance(c, str) else None for c in frame["category_path"]])
         log.info("added %d listings created after training to the served model", len(got))
         return len(got)
 

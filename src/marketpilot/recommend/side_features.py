@@ -34,19 +34,23 @@ DAY = 86_400.0
 def category_codes(paths: list[str | None] | None, levels: int = CATEGORY_LEVELS) -> np.ndarray | None:
     """(levels, n_items) int64: code of each listing's `category_path` prefix of 1..levels
     segments (-1: no category); None without categories."""
-    if paths is None:
-        return None
-    out = np.full((levels, len(paths)), -1, np.int64)
-    for level in range(levels):
-        seen: dict[str, int] = {}
+    return None if paths is None else encode_categories(paths, [{} for _ in range(levels)])
+
+
+def _prefix(path: str | None, level: int) -> str | None:
+    parts = [p for p in str(path).split("/") if p] if path else []
+    return "/".join(parts[: level + 1]) if parts else None  # a shorter path is its own deepest prefix
+
+
+def encode_categories(paths: list[str | None], vocab: list[dict[str, int]]) -> np.ndarray:
+    """Codes of `paths` per level (-1: no category), taking a prefix's code from `vocab` and
+    giving a prefix it has not seen the next code (added to `vocab`)."""
+    out = np.full((len(vocab), len(paths)), -1, np.int64)
+    for level, seen in enumerate(vocab):
         for i, path in enumerate(paths):
-            if not path:
-                continue
-            parts = [p for p in str(path).split("/") if p]
-            if not parts:
-                continue
-            key = "/".join(parts[: level + 1])  # a shorter path is its own deepest prefix
-            out[level, i] = seen.setdefault(key, len(seen))
+            key = _prefix(path, level)
+            if key is not None:
+                out[level, i] = seen.setdefault(key, len(seen))
     return out
 
 
@@ -62,8 +66,12 @@ class SideFeatures:
     """Fitted per stage-1 fit (counts and times come from the interactions it is fitted on);
     the category and segment codes are the catalogue's and do not change."""
 
-    def __init__(self, categories: np.ndarray | None = None, user_segments: np.ndarray | None = None) -> None:
+    def __init__(self, categories: np.ndarray | None = None, user_segments: np.ndarray | None = None,
+                 category_vocab: list[dict[str, int]] | None = None) -> None:
         self.categories = categories  # (levels, n_items) int64 or None
+        # per level, category-path prefix -> code: listings added after the fit get the codes
+        # their categories had in training (None: a bundle saved before the vocabulary was kept)
+        self.category_vocab = category_vocab
         self.user_segments = user_segments  # (n_users,) int64 or None
         self.segment_share = np.zeros((0, 0), np.float32)  # (n_segments, n_items)
         self.overall_share = np.zeros(0, np.float32)
@@ -100,6 +108,33 @@ class SideFeatures:
             self.item_median_day[has] = 0.5 * (d[lo + (hi - lo) // 2] + d[lo + (hi - lo + 1) // 2])
         self._prepare()
         return self
+
+    @classmethod
+    def for_catalogue(cls, paths: list[str | None] | None, user_segments: np.ndarray | None) -> SideFeatures:
+        if paths is None:
+            return cls(None, user_segments)
+        vocab: list[dict[str, int]] = [{} for _ in range(CATEGORY_LEVELS)]
+        return cls(encode_categories(paths, vocab), user_segments, vocab)
+
+    def extend(self, n_new: int, paths: list[str | None] | None = None) -> None:
+        """Listings added to the catalogue after the fit: their categories coded as in training
+        (so category affinity is computed for them as for a trained listing nobody has
+        interacted with yet), no interactions (shares 0, times NaN)."""
+        if self.categories is not None and self.categories.shape[1] == len(self.overall_share):
+            if paths is not None and self.category_vocab is not None:
+                if len(paths) != n_new:
+                    raise ValueError(f"{n_new} new listings but {len(paths)} category paths")
+                new = encode_categories(list(paths), self.category_vocab)
+            else:
+                new = np.full((self.categories.shape[0], n_new), -1, np.int64)
+            self.categories = np.hstack([self.categories, new])
+        self.overall_share = np.concatenate([self.overall_share, np.zeros(n_new, np.float32)])
+        if self.segment_share.size:
+            self.segment_share = np.hstack([self.segment_share, np.zeros((self.segment_share.shape[0], n_new),
+                                                                         np.float32)])
+        self.item_median_day = np.concatenate([self.item_median_day, np.full(n_new, np.nan)])
+        self.item_first_day = np.concatenate([self.item_first_day, np.full(n_new, np.nan)])
+        self._prepare()
 
     def _prepare(self) -> None:
         self._median_filled = np.nan_to_num(self.item_median_day, nan=0.0)
@@ -170,13 +205,20 @@ class SideFeatures:
                "item_median_day": self.item_median_day, "item_first_day": self.item_first_day}
         if self.categories is not None:
             out["categories"] = self.categories
+        for level, seen in enumerate(self.category_vocab or ()):
+            keys = sorted(seen, key=seen.__getitem__)
+            out[f"category_keys_{level}"] = np.array(keys, dtype=str) if keys else np.zeros(0, dtype="<U1")
         if self.user_segments is not None:
             out["user_segments"] = self.user_segments
         return out
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray]) -> SideFeatures:
-        out = cls(arrays.get("categories"), arrays.get("user_segments"))
+        vocab = None
+        if "category_keys_0" in arrays:
+            vocab = [{str(k): code for code, k in enumerate(arrays[f"category_keys_{level}"].tolist())}
+                     for level in range(CATEGORY_LEVELS) if f"category_keys_{level}" in arrays]
+        out = cls(arrays.get("categories"), arrays.get("user_segments"), vocab)
         out.segment_share = arrays["segment_share"]
         out.overall_share = arrays["overall_share"]
         out.item_median_day = arrays["item_median_day"]

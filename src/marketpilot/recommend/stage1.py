@@ -454,7 +454,7 @@ def _dense_rows(s: np.ndarray, excluded: list[np.ndarray], allowed: BoolArray | 
 
 
 def extend_catalogue(pipeline: TwoStagePipeline, listing_ids: list[str], texts: list[str] | None = None,
-                     sellers: np.ndarray | None = None) -> np.ndarray:
+                     sellers: np.ndarray | None = None, categories: list[str | None] | None = None) -> np.ndarray:
     """Add listings created after training to a fitted pipeline, without refitting: they get
     a content embedding from their text (stored IDF and projection) and enter the content
     HNSW index; every other retriever sees them as items without interactions (zero ALS
@@ -508,6 +508,7 @@ def extend_catalogue(pipeline: TwoStagePipeline, listing_ids: list[str], texts: 
     if p.item_sellers is not None:
         codes = np.full(len(fresh), -1, np.int64) if sellers is None else np.asarray(sellers, np.int64)[keep]
         p.item_sellers = np.concatenate([p.item_sellers, codes])
+    p.side.extend(len(fresh), None if categories is None else [categories[k] for k in keep])
     ids = list(catalog.listing_ids) + fresh
     p.catalog = Catalog(  # a new object: caches keyed by the catalogue (the service's mask mapping) refresh
         listing_ids=np.asarray(ids, dtype=object), user_ids=catalog.user_ids,
