@@ -374,18 +374,10 @@ def _sparse_scores(r: Retriever, batch: Batch) -> list[tuple[np.ndarray, np.ndar
     else:
         assert isinstance(r, SessionSequence) and r.transitions is not None
         m = r.transitions
-        n = m.shape[0]
-        rows, cols, vals = [], [], []
-        for i, items in enumerate(batch.recent or [np.empty(0, np.int64)] * len(batch)):
-            last = np.asarray(items[-r.recent:], np.int64)[::-1]
-            last = last[(last >= 0) & (last < n)]
-            rows.append(np.full(len(last), i))
-            cols.append(last)
-            vals.append(r.decay ** np.arange(len(last), dtype=np.float32))
+        weights = r.recent_weights(batch)
         if len(batch) == 1:
-            return [_gather(m, cols[0], vals[0])]
-        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(len(batch), n), dtype=np.float32)
+            lo, hi = weights.indptr[0], weights.indptr[1]
+            return [_gather(m, weights.indices[lo:hi].astype(np.int64), weights.data[lo:hi])]
         out = weights @ m
     out = sp.csr_matrix(out, dtype=np.float32)
     out.sum_duplicates()

@@ -45,7 +45,9 @@ class SessionSequence(Retriever):
         self.transitions = (sp.diags(1.0 / np.maximum(out, 1e-9)) @ t).tocsr().astype(np.float32)
         return self
 
-    def score(self, batch: Batch) -> np.ndarray:
+    def recent_weights(self, batch: Batch) -> sp.csr_matrix:
+        """(len(batch), n_items): each query's last `recent` items, the newest weighted 1, the
+        one before `decay`, and so on (an item seen twice adds up)."""
         if self.transitions is None:
             raise RuntimeError("seq: fit() first")
         n = self.transitions.shape[0]
@@ -56,8 +58,11 @@ class SessionSequence(Retriever):
             rows.append(np.full(len(last), r))
             cols.append(last)
             vals.append(self.decay ** np.arange(len(last), dtype=np.float32))
-        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(len(batch), n), dtype=np.float32)
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(len(batch), n), dtype=np.float32)
+
+    def score(self, batch: Batch) -> np.ndarray:
+        weights = self.recent_weights(batch)
         return np.asarray((weights @ self.transitions).toarray(), dtype=np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
