@@ -13,7 +13,7 @@ import pytest
 from marketpilot.recommend.interactions import Interactions
 from marketpilot.recommend.retrievers.als import ALS
 from marketpilot.recommend.retrievers.base import Batch, Retriever
-from marketpilot.recommend.retrievers.content import ContentEmbedding, listing_texts
+from marketpilot.recommend.retrievers.content import ContentEmbedding, listing_text, listing_texts
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
@@ -91,3 +91,13 @@ def test_content_embeds_a_new_listing_next_to_its_kind() -> None:
     new = content.embed(["road bike carbon frame"])[0]
     nearest = int(np.argmax(content.item_vectors @ new))
     assert listings["listing_id"].iloc[nearest].startswith("i1_")
+
+
+def test_a_listing_read_from_the_database_gets_the_text_it_was_trained_with() -> None:
+    """The service embeds a late listing from its row (attributes a dict); training embeds the
+    import frame (attributes as JSON): the same listing must give the same text."""
+    frame = pd.DataFrame({"title": ["Red scarf"], "category_path": ["fashion/scarves"],
+                          "attributes": ['{"colour": "red", "size": ["s", "m"], "brand": null}']})
+    row = listing_text("Red scarf", "fashion/scarves", {"colour": "red", "size": ["s", "m"], "brand": None})
+    assert listing_texts(frame) == [row] == ["Red scarf fashion scarves colour_red size_s size_m"]
+    assert listing_text(None, None, "not json") == " "

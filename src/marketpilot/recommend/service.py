@@ -31,10 +31,12 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import select
 
 from marketpilot.domain.errors import InvalidInput, NotFound
 from marketpilot.platform.config import Settings
 from marketpilot.platform.db import Database
+from marketpilot.platform.db import schema as t
 from marketpilot.platform.features.catalog import recent_items_view
 from marketpilot.platform.features.online import OnlineStore
 from marketpilot.platform.monitoring.metrics import LATENCY_BUCKETS
@@ -43,6 +45,7 @@ from marketpilot.recommend.availability import Availability, Filters, Suppressio
 from marketpilot.recommend.events import RecommendationServed, SlateLog
 from marketpilot.recommend.fallback import FALLBACK_NAME, FALLBACK_VERSION, PopularityFallback
 from marketpilot.recommend.model import BoolArray, Candidates, IntArray, Query, Recommender
+from marketpilot.recommend.retrievers.content import listing_text
 from marketpilot.recommend.slate_feedback import SlateFeedback
 from marketpilot.recommend.slate_policy import ExposureGroups, SlatePolicy, session_class
 
@@ -412,7 +415,7 @@ class RecommendationService:
         self.availability.ensure_loaded()
         policy = self.slate_policy
         groups = policy.groups if policy is not None else ExposureGroups()
-        targets = {} if policy is None or policy.fairness is None else {t.group: t.share for t in policy.fairness.targets}
+        targets = {} if policy is None or policy.fairness is None else {target.group: target.share for target in policy.fairness.targets}
         until = datetime.fromtimestamp(self._clock(), UTC)
         cap = None
         if policy is not None and policy.exploration is not None:
@@ -505,28 +508,15 @@ class RecommendationService:
             return added
 
     def _add_listings(self, add: Callable[..., Any], ids: list[str]) -> int:
-        import json
-
-        import pandas as pd
-        from sqlalchemy import select
-
-        from marketpilot.platform.db import schema as t
-        from marketpilot.recommend.retrievers.content import listing_texts
-
         rows: list[Any] = []
-        with self.db.session() as s:
+        with self.db.read() as s:
             for lo in range(0, len(ids), 500):
-                chunk = ids[lo:lo + 500]
                 rows += s.execute(select(t.Listing.id, t.Listing.title, t.Listing.category_path, t.Listing.attributes)
-                                  .where(t.Listing.id.in_(chunk))).all()
+                                  .where(t.Listing.id.in_(ids[lo:lo + 500]))).all()
         if not rows:
             return 0
-        frame = pd.DataFrame({
-            "listing_id": [r[0] for r in rows], "title": [r[1] for r in rows], "category_path": [r[2] for r in rows],
-            "attributes": [json.dumps(r[3]) if isinstance(r[3], dict) else r[3] for r in rows],
-        })
-        got = add(list(frame["listing_id"]), listing_texts(frame),
-                  categories=[c if isinstance(c, str) else None for c in frame["category_path"]])
+        got = add([r.id for r in rows], [listing_text(r.title, r.category_path, r.attributes) for r in rows],
+                  categories=[r.category_path or None for r in rows])
         log.info("added %d listings created after training to the served model", len(got))
         return len(got)
 

