@@ -69,42 +69,53 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2)}
 
 
-def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from marketpilot.domain.entities import ListingIn, OrderIn, OrderLineIn, SellerIn
+class _Shop:
+    """What `engine.install` needs of a runtime: settings, the app database, the event source."""
+
+    def __init__(self, home: Path, *, migrate: bool) -> None:
+        from marketpilot.platform.config import Settings
+        from marketpilot.platform.db import Database
+
+        self.settings = Settings(home=home, auth_required=False)
+        home.mkdir(parents=True, exist_ok=True)
+        self.db = Database.from_settings(self.settings)
+        if migrate:
+            self.db.migrate()
+        self.source = self.settings.event_source
+
+
+def _marketplace(home: Path, units: int) -> tuple[_Shop, Any, Any, Any]:
+    """A new home with one seller and one listing of `units` units; the order service and the
+    two sandboxes (started) on loopback."""
+    from marketpilot.domain.entities import ListingIn, SellerIn
     from marketpilot.marketplace import ListingService, OrderService, SellerService
-    from marketpilot.platform import durable
-    from marketpilot.platform.config import Settings
-    from marketpilot.platform.db import Database
-    from marketpilot.workflows import engine, history
-    from marketpilot.workflows.order import STEPS as ORDER_STEPS
-    from marketpilot.workflows.order import order_workflow, order_workflow_id
     from marketpilot.workflows.sandbox.carrier import CarrierSandbox
     from marketpilot.workflows.sandbox.payment import PaymentSandbox
     from marketpilot.workflows.sandbox.server import SandboxServer
+
+    shop = _Shop(home, migrate=True)
+    SellerService(shop.db).create(SellerIn(id="s1", name="Bench", country="DE"))
+    ListingService(shop.db, shop.source).create(
+        ListingIn(id="l1", seller_id="s1", title="Bench item", category_path="bench", price_minor=1000,
+                  currency="EUR", quantity=units)
+    )
+    orders = OrderService(shop.db, shop.source)
+    return shop, orders, SandboxServer(PaymentSandbox()).start(), SandboxServer(CarrierSandbox()).start()
+
+
+def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from marketpilot.domain.entities import OrderIn, OrderLineIn
+    from marketpilot.platform import durable
+    from marketpilot.workflows import engine, history
+    from marketpilot.workflows.order import STEPS as ORDER_STEPS
+    from marketpilot.workflows.order import order_workflow, order_workflow_id
     from marketpilot.workflows.settings import WorkflowSettings
 
-    settings = Settings(home=home, auth_required=False)
-    home.mkdir(parents=True, exist_ok=True)
-    db = Database.from_settings(settings)
-    db.migrate()
-
-    class Shop:
-        pass
-
-    shop = Shop()
-    shop.settings, shop.db, shop.source = settings, db, settings.event_source  # type: ignore[attr-defined]
-    SellerService(db).create(SellerIn(id="s1", name="Bench", country="DE"))
-    total = args.orders * 2 + args.burst + 100
-    ListingService(db, shop.source).create(  # type: ignore[attr-defined]
-        ListingIn(id="l1", seller_id="s1", title="Bench item", category_path="bench", price_minor=1000,
-                  currency="EUR", quantity=total)
-    )
-    orders = OrderService(db, settings.event_source)
-    payments, carrier = SandboxServer(PaymentSandbox()).start(), SandboxServer(CarrierSandbox()).start()
+    shop, orders, payments, carrier = _marketplace(home, args.orders * 2 + args.burst + 100)
     config = WorkflowSettings(payment_url=payments.url, carrier_url=carrier.url, order_concurrency=args.concurrency,
                               queue_polling_interval=args.queue_polling)
-    installation = engine.install(shop, config, subscribe=False)  # type: ignore[arg-type]
-    durable.launch(settings, executor_id=f"bench-{uuid.uuid4().hex[:6]}")
+    installation = engine.install(shop, config, subscribe=False)
+    durable.launch(shop.settings, executor_id=f"bench-{uuid.uuid4().hex[:6]}")
     out: dict[str, Any] = {}
     try:
         def place(order_id: str) -> None:
@@ -180,14 +191,14 @@ def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
         for h in anchors:
             h.get_result(polling_interval_sec=0.01)
         out["anchor_burst_per_s"] = round(args.burst / (time.perf_counter() - t0), 1)
-        captures = len(payments.sandbox.records()["captures"])  # type: ignore[attr-defined]
+        captures = len(payments.sandbox.records()["captures"])
         out["captures"] = captures
     finally:
         durable.shutdown()
         installation.close()
         payments.stop()
         carrier.stop()
-        db.dispose()
+        shop.db.dispose()
     return out
 
 
@@ -195,21 +206,14 @@ def _worker_main(home: Path, executor_id: str, payment_url: str, carrier_url: st
                  queue_polling: float) -> None:
     """A worker process of series (e): run queued orders until stdin closes."""
     from marketpilot.platform import durable
-    from marketpilot.platform.config import Settings
-    from marketpilot.platform.db import Database
     from marketpilot.workflows import engine
     from marketpilot.workflows.settings import WorkflowSettings
 
-    class Shop:
-        pass
-
-    shop = Shop()
-    settings = Settings(home=home, auth_required=False)
-    shop.settings, shop.db, shop.source = settings, Database.from_settings(settings), settings.event_source  # type: ignore[attr-defined]
+    shop = _Shop(home, migrate=False)
     config = WorkflowSettings(payment_url=payment_url, carrier_url=carrier_url, order_concurrency=concurrency,
                               queue_polling_interval=queue_polling)
-    installation = engine.install(shop, config, subscribe=False)  # type: ignore[arg-type]
-    durable.launch(settings, executor_id=executor_id)
+    installation = engine.install(shop, config, subscribe=False)
+    durable.launch(shop.settings, executor_id=executor_id)
     print("ready", flush=True)
     try:
         sys.stdin.read()
@@ -220,29 +224,13 @@ def _worker_main(home: Path, executor_id: str, payment_url: str, carrier_url: st
 
 def _run_workers(home: Path, args: argparse.Namespace) -> float:
     """Series (e): orders/s of a burst run by `args.workers` worker processes."""
-    from marketpilot.domain.entities import ListingIn, OrderIn, OrderLineIn, SellerIn
-    from marketpilot.marketplace import ListingService, OrderService, SellerService
+    from marketpilot.domain.entities import OrderIn, OrderLineIn
     from marketpilot.platform import durable
-    from marketpilot.platform.config import Settings
-    from marketpilot.platform.db import Database
     from marketpilot.workflows import engine
     from marketpilot.workflows.order import ORDER_WORKFLOW, order_workflow_id
-    from marketpilot.workflows.sandbox.carrier import CarrierSandbox
-    from marketpilot.workflows.sandbox.payment import PaymentSandbox
-    from marketpilot.workflows.sandbox.server import SandboxServer
 
-    settings = Settings(home=home, auth_required=False)
-    home.mkdir(parents=True, exist_ok=True)
-    db = Database.from_settings(settings)
-    db.migrate()
-    SellerService(db).create(SellerIn(id="s1", name="Bench", country="DE"))
-    ListingService(db, settings.event_source).create(
-        ListingIn(id="l1", seller_id="s1", title="Bench item", category_path="bench", price_minor=1000,
-                  currency="EUR", quantity=args.burst + 100)
-    )
-    orders = OrderService(db, settings.event_source)
-    payments, carrier = SandboxServer(PaymentSandbox()).start(), SandboxServer(CarrierSandbox()).start()
-    client = durable.client(settings)
+    shop, orders, payments, carrier = _marketplace(home, args.burst + 100)
+    client = durable.client(shop.settings)
     workers: list[subprocess.Popen[str]] = []
     try:
         for w in range(args.workers):
@@ -261,11 +249,11 @@ def _run_workers(home: Path, args: argparse.Namespace) -> float:
         for i in range(args.burst):
             client.enqueue({"queue_name": engine.ORDER_QUEUE, "workflow_name": ORDER_WORKFLOW,
                             "workflow_id": order_workflow_id(f"m{i}")}, f"m{i}")
-        results = [client.retrieve_workflow(order_workflow_id(f"m{i}")).get_result(polling_interval_sec=0.01)
+        results: list[dict[str, Any]] = [client.retrieve_workflow(order_workflow_id(f"m{i}")).get_result(polling_interval_sec=0.01)
                    for i in range(args.burst)]
         elapsed = time.perf_counter() - t0
         assert all(r["state"] == "completed" for r in results), [r for r in results if r["state"] != "completed"][:3]
-        assert len(payments.sandbox.records()["captures"]) == args.burst  # type: ignore[attr-defined]
+        assert len(payments.sandbox.records()["captures"]) == args.burst
         return round(args.burst / elapsed, 1)
     finally:
         for proc in workers:
@@ -279,7 +267,7 @@ def _run_workers(home: Path, args: argparse.Namespace) -> float:
         client.destroy()
         payments.stop()
         carrier.stop()
-        db.dispose()
+        shop.db.dispose()
 
 
 def main() -> None:
