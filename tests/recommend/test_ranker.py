@@ -36,3 +36,19 @@ def test_a_ranker_refuses_an_empty_bag_and_scoring_before_fit() -> None:
         RankerConfig(bag=0)
     with pytest.raises(RuntimeError, match="fit"):
         Ranker(("a",)).score(np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize("objective", ["binary", "lambdarank"])
+def test_the_compiled_ranker_scores_as_lightgbm_does_missing_values_included(objective: str) -> None:
+    x, y, groups = _data(1)
+    x[::7, 1] = np.nan  # side features are NaN for listings without interactions
+    config = RankerConfig(objective=objective, trees=40, min_child_samples=20, bag=2)
+    ranker = Ranker(("a", "b", "c"), config, tie_feature=2).fit(x, y, groups)
+    expected = ranker.score(x)
+    assert ranker.compile() > 0
+    assert len(ranker.compiled) == 2
+    assert np.allclose(ranker.score(x), expected, rtol=0, atol=1e-9)
+    assert np.array_equal(np.argsort(-ranker.score(x[:50]), kind="stable"), np.argsort(-expected[:50], kind="stable"))
+    assert ranker.compile() == 0.0  # once
+    ranker.fit(x, y, groups)  # a refit drops the compiled trees of the old boosters
+    assert ranker.compiled == []

@@ -57,7 +57,7 @@ def test_the_default_threshold_keeps_movielens_sized_catalogues_on_the_dense_pat
     monkeypatch.setattr(LargeStage1, "candidates", boom)
     cat = pipeline.catalog
     assert len(pipeline.recommend(Query(k=5, user=cat.user_index["u1_02"])).items) == 5
-    assert pipeline.prepare_serving() == {}  # no index built below the threshold
+    assert set(pipeline.prepare_serving()) <= {"ranker"}  # no index built below the threshold
 
 
 def test_above_the_threshold_the_large_stage_one_runs(fitted, monkeypatch) -> None:

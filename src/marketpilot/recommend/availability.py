@@ -266,7 +266,7 @@ class Availability:
         self._last_refresh_start = -1.0
         self._purchases = _Bounded(self.rule.tracked_subjects)
         self._impressions = _Bounded(self.rule.tracked_subjects)
-        self._mappings: dict[int, tuple[int, Catalog, IntArray]] = {}
+        self._mappings: dict[int, tuple[int, Catalog, IntArray, bool]] = {}
         self._probe: Any = None
         # Interactions pass through the same fold on their way past: the slate feedback of
         # the exploration policy listens here (slate_feedback.py) instead of tailing again.
@@ -541,16 +541,23 @@ class Availability:
             mapping = np.fromiter(
                 (index.get(str(lid), -1) for lid in catalog.listing_ids), dtype=np.int64, count=catalog.n_items
             )
-            cached = (u.n, catalog, mapping)
+            # the usual case: the model's catalogue lists the universe's listings in its order
+            identity = catalog.n_items <= u.n and bool((mapping == np.arange(catalog.n_items)).all())
+            cached = (u.n, catalog, mapping, identity)
             self._mappings[key] = cached
         mapping = cached[2]
         if len(universe_mask) < u.n:  # grew since the mask was built: new listings stay hidden
             universe_mask = np.concatenate([universe_mask, np.zeros(u.n - len(universe_mask), np.bool_)])
+        if cached[3]:  # a slice, not a gather over the whole catalogue on every request
+            return universe_mask[: catalog.n_items].copy()
         padded = np.append(universe_mask, False)  # index -1 reads the trailing False
         return padded[mapping]
 
     def universe_indices(self, catalog: Catalog, items: IntArray) -> IntArray:
         """Universe indices of a model's catalogue items (-1 for unknown)."""
+        cached = self._mappings.get(id(catalog))
+        if cached is not None and cached[1] is catalog and cached[3]:
+            return np.asarray(items, np.int64)
         index = self.universe.index
         return np.fromiter((index.get(str(catalog.listing_ids[i]), -1) for i in items), dtype=np.int64, count=len(items))
 

@@ -415,15 +415,20 @@ class TwoStagePipeline:
         if self.item_sellers is None:
             return np.full(len(rows), np.nan)
         sellers = self.item_sellers
-        to_seller = self._large.seller_matrix(sellers)
-        h = history.copy()
-        h.data[:] = 1.0
-        per_seller = (h @ to_seller).tocsr()
-        total = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1.0)
+        h = history.tocsr()
+        counts = np.diff(h.indptr)
+        hist_seller = sellers[h.indices]
+        hist_row = np.repeat(np.arange(h.shape[0]), counts)
+        width = np.int64(1) << 32  # (row, seller) pairs as one int64 key
+        known = hist_seller >= 0
+        keys, per_seller = np.unique(hist_row[known] * width + hist_seller[known], return_counts=True)
         s = sellers[items]
         out = np.zeros(len(rows))
         ok = s >= 0
-        out[ok] = np.asarray(per_seller[rows[ok], s[ok]]).ravel() / total[rows[ok]]
+        if len(keys) and ok.any():
+            wanted = rows[ok] * width + s[ok]
+            pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            out[ok] = np.where(keys[pos] == wanted, per_seller[pos], 0) / np.maximum(counts[rows[ok]], 1)
         return out
 
     def _region_of(self, user: int) -> str | None:
@@ -503,11 +508,15 @@ class TwoStagePipeline:
         return out
 
     def prepare_serving(self) -> dict[str, float]:
-        """Build stage 1's HNSW indexes now (start-up) when the catalogue is large enough to
-        use them; returns the build seconds per index."""
-        if self.catalog.n_items < self.config.ann_min_items:
-            return {}
-        return self._large.prepare(self.retrievers)
+        """Start-up work for serving, done before the first request: stage 1's HNSW indexes
+        when the catalogue is large enough to use them, and the ranker compiled to native code
+        (`Ranker.compile`). Returns the seconds per index and ``ranker`` for the compile."""
+        built: dict[str, float] = {}
+        if self.catalog.n_items >= self.config.ann_min_items:
+            built |= self._large.prepare(self.retrievers)
+        if self.uses_ranker and self.ranker is not None and not self.ranker.compiled:
+            built["ranker"] = self.ranker.compile()
+        return built
 
     def add_listings(self, listing_ids: list[str], texts: list[str] | None = None,
                      sellers: np.ndarray | None = None, categories: list[str | None] | None = None) -> np.ndarray:
@@ -521,9 +530,8 @@ class TwoStagePipeline:
         n = self.catalog.n_items
         hist = np.asarray(query.history, np.int64)
         hist = hist[(hist >= 0) & (hist < n)]
-        row = sp.csr_matrix((np.ones(len(hist), np.float32), (np.zeros(len(hist), np.int64), hist)), shape=(1, n))
-        row.sum_duplicates()
-        row.data[:] = 1.0
+        seen = np.unique(hist)
+        row = sp.csr_matrix((np.ones(len(seen), np.float32), seen, np.array([0, len(seen)])), shape=(1, n))
         user = query.user if 0 <= query.user < self.catalog.n_users else -1
         region = query.region if query.region is not None else self._region_of(user)
         cs = self._candidates_for(np.array([user]), row, [hist], allowed, [region])

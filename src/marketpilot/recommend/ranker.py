@@ -13,16 +13,27 @@ up to 0.005 with the seed alone, more than most feature changes.
 Scores are made strictly ordered by subtracting a vanishing multiple of the first
 retriever's rank: a tree ensemble gives many candidates the same score, and ties at the top
 would otherwise be broken by array order.
+
+For serving, `compile()` turns the boosters into native code with lleaves (LLVM): the same
+raw scores as LightGBM's `predict` (to rounding, about 1e-14), several times faster on the
+few dozen to few hundred candidates of one request, where LightGBM's per-call set-up and
+tree walk were the largest single cost of a request (0.5 ms of about 3 ms at 100,000 listings).
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 OBJECTIVES = ("lambdarank", "binary")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +67,8 @@ class Ranker:
     config: RankerConfig = field(default_factory=RankerConfig)
     boosters: list[Any] = field(default_factory=list)
     tie_feature: int = 0
+    # native versions of `boosters` (lleaves models), set by `compile()`; empty: LightGBM scores
+    compiled: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> Ranker:
         import lightgbm as lgb
@@ -86,6 +99,7 @@ class Ranker:
         data = lgb.Dataset(features, label=labels, group=groups[keep] if self.config.objective == "lambdarank" else None,
                            init_score=init, feature_name=list(self.feature_names), free_raw_data=False)
         self.boosters = []
+        self.compiled = []
         for b in range(self.config.bag):
             params["seed"] = self.config.seed + b
             self.boosters.append(lgb.train(params, data, num_boost_round=self.config.trees))
@@ -95,8 +109,41 @@ class Ranker:
         """Mean raw score of the boosters (log-odds for `binary`), ties broken by the tie feature."""
         if not self.boosters:
             raise RuntimeError("ranker: fit() first")
-        raw = np.mean([b.predict(features, num_threads=1, raw_score=True) for b in self.boosters], axis=0)
+        compiled = self.compiled
+        if compiled:
+            x = np.ascontiguousarray(features, dtype=np.float64)
+            raw = compiled[0].predict(x, n_jobs=1)
+            for model in compiled[1:]:
+                raw = raw + model.predict(x, n_jobs=1)
+            raw = raw / len(compiled)
+        else:
+            raw = np.mean([b.predict(features, num_threads=1, raw_score=True) for b in self.boosters], axis=0)
         return (raw - 1e-7 * features[:, self.tie_feature]).astype(np.float64)
+
+    def compile(self) -> float:
+        """Compile the boosters to native code for `score` (lleaves; raw scores, one thread per
+        call). Without inlining: about 2.5 s per 300-tree booster instead of 11 s, for a
+        prediction about 7x faster than LightGBM's rather than 13x. Returns the seconds taken;
+        on failure logs it and keeps scoring with LightGBM."""
+        if self.compiled or not self.boosters:
+            return 0.0
+        started = time.perf_counter()
+        try:
+            import lleaves
+
+            models = []
+            with tempfile.TemporaryDirectory(prefix="marketpilot-ranker-") as scratch:
+                for b, booster in enumerate(self.boosters):
+                    path = Path(scratch) / f"booster{b}.txt"
+                    path.write_text(str(booster.model_to_string()))
+                    model = lleaves.Model(model_file=str(path))
+                    model.compile(raw_score=True, finline=False)
+                    models.append(model)
+        except Exception:
+            log.warning("could not compile the ranker; scoring with LightGBM", exc_info=True)
+            return 0.0
+        self.compiled = models  # one assignment: a concurrent score() sees all or none
+        return time.perf_counter() - started
 
     def to_texts(self) -> list[str]:
         return [str(b.model_to_string()) for b in self.boosters]

@@ -219,13 +219,16 @@ class RecommendationService:
         return self._loaded
 
     def warm(self) -> None:
-        """Do the one-time work (availability snapshot, popularity counts, model load) now,
-        not in the first request."""
+        """Do the one-time work (availability snapshot, popularity counts, model load, the
+        model's own start-up work: HNSW indexes, compiled ranker) now, not in the first request."""
         self.availability.ensure_loaded()
         self.fallback.reload()
         loaded = self.model()
         if loaded is not None:
             self.sync_new_listings(loaded.model)
+            prepare = getattr(loaded.model, "prepare_serving", None)
+            if prepare is not None:
+                log.info("model ready to serve: %s", prepare())
 
     def use_model(self, loaded: LoadedModel | None) -> None:
         """Swap the served model (after a promotion), or drop it (None)."""

@@ -149,7 +149,6 @@ class LargeStage1:
         self._popular: dict[str | None, tuple[Popularity, np.ndarray, np.ndarray, np.ndarray, float, float]] = {}
         self._lock = threading.Lock()
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
-        self._sellers: tuple[np.ndarray, sp.csr_matrix] | None = None
 
     # -- cached per fitted state --------------------------------------------------------------
 
@@ -189,18 +188,6 @@ class LargeStage1:
         if got is None or got[0] is not item_popularity:
             got = (item_popularity, np.sort(item_popularity))
             self._sorted = got
-        return got[1]
-
-    def seller_matrix(self, item_sellers: np.ndarray) -> sp.csr_matrix:
-        """Item -> seller one-hot (items x sellers), kept while the array is the same object."""
-        got = self._sellers
-        if got is None or got[0] is not item_sellers:
-            n_sellers = int(item_sellers.max(initial=-1)) + 1
-            valid = item_sellers >= 0
-            m = sp.csr_matrix((np.ones(int(valid.sum())), (np.flatnonzero(valid), item_sellers[valid])),
-                              shape=(len(item_sellers), max(n_sellers, 1)))
-            got = (item_sellers, m)
-            self._sellers = got
         return got[1]
 
     def _popular_of(self, popularity: Popularity, region: str | None) -> tuple[np.ndarray, np.ndarray, float, float]:
