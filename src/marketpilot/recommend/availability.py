@@ -493,7 +493,12 @@ class Availability:
         allowed = arrays["servable"][:n].copy()
         if filters is not None:
             if filters.category is not None:
-                allowed &= np.isin(arrays["category"][:n], u.category_codes(filters.category))
+                codes = arrays["category"][:n]
+                wanted = u.category_codes(filters.category)
+                # a lookup table over the category codes (a gather), not isin's sort of the catalogue
+                table = np.zeros(len(u.categories) + 1, np.bool_)  # codes index `u.categories`
+                table[wanted] = True
+                allowed &= np.take(table, codes, mode="clip")  # a category newer than `table`: its False
             if filters.min_price is not None:
                 allowed &= arrays["price"][:n] >= filters.min_price
             if filters.max_price is not None:

@@ -26,6 +26,8 @@ import scipy.sparse as sp
 from marketpilot.recommend.interactions import Interactions
 
 CATEGORY_LEVELS = 3
+# (user, category) pair counts go into a dense table up to this many cells, sorted keys above
+DENSE_COUNTS = 1 << 20
 NAMES = tuple(f"cat{level}_aff" for level in range(1, CATEGORY_LEVELS + 1)) + (
     "seg_share", "seg_lift", "time_med_gap", "time_first_gap")
 DAY = 86_400.0
@@ -165,15 +167,19 @@ class SideFeatures:
                 width = int(self._n_codes[level])
                 hc = self.categories[level, ki]
                 ok_h = hc >= 0
-                keys, counts = np.unique(kr[ok_h] * width + hc[ok_h], return_counts=True)
                 code = np.full(n, -1, np.int64)
                 code[inside] = self.categories[level, items[inside]]
                 ok = code >= 0
                 wanted = rows[ok] * width + code[ok]
-                pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-                hit = (keys[pos] == wanted) if len(keys) else np.zeros(len(wanted), bool)
+                have = kr[ok_h] * width + hc[ok_h]
                 out = np.full(n, np.nan)
-                out[ok] = np.where(hit, counts[pos] if len(keys) else 0, 0) / total[rows[ok]]
+                if n_rows * width <= DENSE_COUNTS:  # a request, a small batch: count into a table
+                    out[ok] = np.bincount(have, minlength=n_rows * width)[wanted] / total[rows[ok]]
+                else:
+                    keys, counts = np.unique(have, return_counts=True)
+                    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+                    hit = (keys[pos] == wanted) if len(keys) else np.zeros(len(wanted), bool)
+                    out[ok] = np.where(hit, counts[pos] if len(keys) else 0, 0) / total[rows[ok]]
                 cols.append(out)
         else:
             cols += [np.full(n, np.nan)] * CATEGORY_LEVELS

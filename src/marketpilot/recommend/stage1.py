@@ -243,10 +243,21 @@ class LargeStage1:
         cols: list[np.ndarray] = []
         names: list[str] = []
         for name, per_row in views.items():
+            n = min(depth.get(name, 0), n_items)
+            if b == 1:  # a request: the same columns without the per-row assembly
+                view, its = per_row[0], per_row_items[0]
+                raw = view.score_of(its).astype(np.float32).astype(np.float64)
+                cols += [raw, (raw - view.mean) / view.std, raw / view.best]
+                names += [f"{name}_score", f"{name}_z", f"{name}_rel"]
+                if n > 0:
+                    rank = np.full(len(its), n * RANK_CAP_FACTOR, np.float32)
+                    rank[np.searchsorted(its, view.top)] = np.arange(len(view.top), dtype=np.float32)
+                    cols.append(np.log1p(rank).astype(np.float64))
+                    names.append(f"{name}_lrank")
+                continue
             raw = np.empty(len(items), np.float64)
             z = np.empty(len(items), np.float64)
             rel = np.empty(len(items), np.float64)
-            n = min(depth.get(name, 0), n_items)
             rank = np.full(len(items), n * RANK_CAP_FACTOR, np.float32)
             lo = 0
             for row in range(b):
@@ -293,7 +304,7 @@ class LargeStage1:
             if n > 0 and live[i]:
                 if index is not None:
                     got = index.query(q[i], n + len(ex), allowed)
-                    keep = ~np.isin(got.items, ex) & (got.items < n_items)
+                    keep = _outside(got.items, ex) & (got.items < n_items)
                     top, top_scores = got.items[keep][:n], got.scores[keep][:n]
                 elif dense is not None:
                     top, top_scores = _top_of_dense(dense[i], ex, allowed, n)
@@ -312,7 +323,7 @@ class LargeStage1:
             span = min(len(order), int(need / share * 1.5) + 16)
             while True:
                 chunk = order[:span]
-                ok = ~np.isin(chunk, ex)
+                ok = _outside(chunk, ex)
                 if allowed is not None:
                     ok &= allowed[chunk]
                 top = chunk[ok][:n]
@@ -322,6 +333,14 @@ class LargeStage1:
         s_ex = s[ex].astype(np.float64)
         return _Row(top, s[top], s.__getitem__, total - float(s_ex.sum()),
                     total_sq - float((s_ex * s_ex).sum()), n_items - len(ex))
+
+
+def _outside(items: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """~np.isin(items, excluded), without isin's set-up when nothing is excluded (a user with
+    no history: every retriever of every such request asks)."""
+    if len(excluded) == 0:
+        return np.ones(len(items), bool)
+    return np.isin(items, excluded, invert=True)
 
 
 def _dot(vectors: np.ndarray, query: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -361,11 +380,10 @@ def _sparse_scores(r: Retriever, batch: Batch) -> list[tuple[np.ndarray, np.ndar
     else:
         assert isinstance(r, SessionSequence) and r.transitions is not None
         m = r.transitions
-        weights = r.recent_weights(batch)
         if len(batch) == 1:
-            lo, hi = weights.indptr[0], weights.indptr[1]
-            return [_gather(m, weights.indices[lo:hi].astype(np.int64), weights.data[lo:hi])]
-        out = weights @ m
+            _, items, weights = r.recent_entries(batch)
+            return [_gather(m, items, weights)]
+        out = r.recent_weights(batch) @ m
     out = sp.csr_matrix(out, dtype=np.float32)
     out.sum_duplicates()
     out.sort_indices()
@@ -393,7 +411,7 @@ def _sparse_rows(rows_: list[tuple[np.ndarray, np.ndarray]], excluded: list[np.n
         nz = val != 0
         idx, val = idx[nz], val[nz]
         ex = excluded[i]
-        inside = ~np.isin(idx, ex)
+        inside = _outside(idx, ex)
         v64 = val[inside].astype(np.float64)
         eligible = inside.copy()
         if allowed is not None:

@@ -48,6 +48,15 @@ class SessionSequence(Retriever):
     def recent_weights(self, batch: Batch) -> sp.csr_matrix:
         """(len(batch), n_items): each query's last `recent` items, the newest weighted 1, the
         one before `decay`, and so on (an item seen twice adds up)."""
+        indptr, cols, vals = self.recent_entries(batch)
+        assert self.transitions is not None
+        n = self.transitions.shape[0]
+        return sp.csr_matrix((vals, cols, indptr), shape=(len(batch), n), dtype=np.float32)
+
+    def recent_entries(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`recent_weights` as CSR arrays (indptr, items, weights), without building the matrix:
+        a request's one row is read from these directly. A repeated item stays two entries of
+        its row, which every product sums."""
         if self.transitions is None:
             raise RuntimeError("seq: fit() first")
         n = self.transitions.shape[0]
@@ -59,11 +68,8 @@ class SessionSequence(Retriever):
             cols.append(last)
             vals.append(self.decay ** np.arange(len(last), dtype=np.float32))
             indptr[r + 1] = indptr[r] + len(last)
-        # built from its arrays (a request's one row costs microseconds, not a COO conversion);
-        # a repeated item stays two entries of the row, which every product sums
-        return sp.csr_matrix((np.concatenate(vals) if vals else np.empty(0, np.float32),
-                              np.concatenate(cols) if cols else np.empty(0, np.int64), indptr),
-                             shape=(len(batch), n), dtype=np.float32)
+        return (indptr, np.concatenate(cols) if cols else np.empty(0, np.int64),
+                np.concatenate(vals) if vals else np.empty(0, np.float32))
 
     def score(self, batch: Batch) -> np.ndarray:
         weights = self.recent_weights(batch)
