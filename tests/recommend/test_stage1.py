@@ -259,3 +259,47 @@ def test_refitted_stage_one_never_reads_a_previous_fit_from_the_caches(monkeypat
         als = pipeline.retrievers["als"]
         got = cs.features[:, cs.names.index("als_score")]
         assert np.allclose(got, np.sum(als.user_factors[users[cs.rows]] * als.item_factors[cs.items], axis=1), atol=1e-5)
+
+
+def test_requests_during_add_listings_never_fail_or_see_half_grown_arrays() -> None:
+    """Requests on other threads while listings are added in batches: each finishes on a
+    consistent model (before or after a batch) and nothing it returns is out of range."""
+    import threading
+
+    pipeline, _ = _fit()
+    pipeline.config.ann_min_items = 0  # the large-catalogue path, whose arrays add_listings grows
+    pipeline.prepare_serving()
+    cat = pipeline.catalog
+    old_mask = np.ones(cat.n_items, bool)  # built before the additions: shorter than the catalogue
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def requests(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            while not done.is_set():
+                user = int(rng.integers(cat.n_users))
+                got = pipeline.recommend(Query(k=20, user=user, history=rng.integers(0, 60, 5), pool=10),
+                                         old_mask if seed % 2 else None)
+                assert (got.items >= 0).all() and (got.items < pipeline.catalog.n_items).all()
+                if seed % 2:
+                    assert (got.items < len(old_mask)).all()  # added listings stay hidden for it
+        except BaseException as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    threads = [threading.Thread(target=requests, args=(seed,)) for seed in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for b in range(20):
+            ids = [f"late_{b}_{i}" for i in range(5)]
+            pipeline.add_listings(ids, [f"road bike carbon {b} {i}" for i in range(5)], categories=[None] * 5)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(60)
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert pipeline.catalog.n_items == 60 + 100

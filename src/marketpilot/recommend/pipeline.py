@@ -46,6 +46,7 @@ from marketpilot.recommend.interactions import Interactions
 from marketpilot.recommend.model import BoolArray, Candidates, Catalog, Query
 from marketpilot.recommend.popularity import Popularity
 from marketpilot.recommend.ranker import Ranker, RankerConfig
+from marketpilot.recommend.readers_writer import ReadersWriterLock
 from marketpilot.recommend.retrievers.als import ALS
 from marketpilot.recommend.retrievers.base import Batch, Retriever
 from marketpilot.recommend.retrievers.content import ContentEmbedding
@@ -159,6 +160,8 @@ class TwoStagePipeline:
         self.user_activity = np.zeros(0, np.float32)
         self._large = LargeStage1()  # stage 1 above `ann_min_items` (and serving caches)
         self.side = SideFeatures()  # ranker features from categories, segments, times
+        # requests read the model together; adding listings replaces its arrays alone
+        self._serving = ReadersWriterLock()
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -521,12 +524,26 @@ class TwoStagePipeline:
     def add_listings(self, listing_ids: list[str], texts: list[str] | None = None,
                      sellers: np.ndarray | None = None, categories: list[str | None] | None = None) -> np.ndarray:
         """Listings created after training, servable at once (`stage1.extend_catalogue`);
-        `categories` (their `category_path`s) give them the ranker's category features."""
-        return extend_catalogue(self, listing_ids, texts, sellers, categories)
+        `categories` (their `category_path`s) give them the ranker's category features.
+        Requests in flight finish first; new ones wait until every array has grown."""
+        with self._serving.writing():
+            return extend_catalogue(self, listing_ids, texts, sellers, categories)
 
     # -- the Recommender contract ------------------------------------------------------------------
 
     def recommend(self, query: Query, allowed: BoolArray | None = None) -> Candidates:
+        with self._serving.reading():
+            return self._recommend(query, self._fitted_mask(allowed))
+
+    def _fitted_mask(self, allowed: BoolArray | None) -> BoolArray | None:
+        """A mask built before listings were added (shorter than the catalogue): the added
+        listings stay hidden for that request."""
+        n = self.catalog.n_items
+        if allowed is None or len(allowed) >= n:
+            return allowed
+        return np.concatenate([np.asarray(allowed, bool), np.zeros(n - len(allowed), bool)])
+
+    def _recommend(self, query: Query, allowed: BoolArray | None) -> Candidates:
         n = self.catalog.n_items
         hist = np.asarray(query.history, np.int64)
         hist = hist[(hist >= 0) & (hist < n)]
@@ -545,6 +562,10 @@ class TwoStagePipeline:
         """Items most like `item`: co-occurrence and EASE neighbours blended with content
         similarity and same-seller listings, so a new listing with no interactions still gets
         neighbours from its text and its seller."""
+        with self._serving.reading():
+            return self._similar(item, k, self._fitted_mask(allowed))
+
+    def _similar(self, item: int, k: int, allowed: BoolArray | None) -> Candidates:
         n = self.catalog.n_items
         if not 0 <= item < n:
             raise IndexError(f"item {item} is not in the catalogue (0..{n - 1})")
