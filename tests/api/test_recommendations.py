@@ -14,6 +14,7 @@ from api_seed import Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from marketpilot.api.routes.recommendations import ScoredListingOut, SlateOut
 from marketpilot.platform.db import schema as t
 from marketpilot.runtime import Runtime
 
@@ -37,6 +38,21 @@ def test_slate_has_listings_scores_request_id_strategy_and_versions(client: Test
     assert body["strategy"] == "fallback_model_unavailable"
     assert body["model_versions"] == {"popularity-freshness": "1"}
     assert len(body["request_id"]) == 32 and body["feature_snapshot_id"].startswith("o")
+    _is_a_slate(body)
+
+
+def _is_a_slate(body: dict[str, Any]) -> None:
+    """The body is exactly the documented `SlateOut` (the route encodes it without pydantic)."""
+    assert set(body) == set(SlateOut.model_fields)
+    assert all(set(item) == set(ScoredListingOut.model_fields) for item in body["items"])
+    assert SlateOut.model_validate(body).model_dump(mode="json") == body
+
+
+def test_the_openapi_schema_documents_the_slate_of_both_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in (("/v1/recommendations", "post"), ("/v1/listings/{listing_id}/similar", "get")):
+        schema = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/SlateOut"}
 
 
 def test_a_buyer_is_not_shown_what_they_just_bought(client: TestClient, keys: Keys) -> None:
@@ -95,6 +111,7 @@ def test_unknown_seed_listing_is_404(client: TestClient, keys: Keys) -> None:
 def test_similar_listings_exclude_the_listing_itself(client: TestClient, keys: Keys) -> None:
     response = client.get("/v1/listings/l1/similar?k=5", headers=auth(keys.service))
     assert sorted(listing_ids(response)) == ["l2", "l3"]
+    _is_a_slate(response.json())
     assert client.get("/v1/listings/nope/similar", headers=auth(keys.service)).status_code == 404
     assert client.get("/v1/listings/l1/similar?k=0", headers=auth(keys.service)).status_code == 422
 
