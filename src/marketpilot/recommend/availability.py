@@ -60,6 +60,8 @@ AVAILABILITY_EVENTS: tuple[str, ...] = (
     OrderPlaced.TYPE,
     DataImported.TYPE,
 )
+# what `_apply` reads the payload of; other events (the slates this service logs) are skipped
+_FOLDED = (*AVAILABILITY_EVENTS, InteractionLogged.TYPE)
 _RELOADING_IMPORTS = frozenset({"listings", "inventory"})
 _BATCH = 1000
 
@@ -357,7 +359,7 @@ class Availability:
             applied = 0
             with self.db.read() as s:
                 while True:
-                    records = read_committed(s, self._cursor, _BATCH)
+                    records = read_committed(s, self._cursor, _BATCH, _FOLDED)
                     for record in records:
                         applied += self._apply(record.event, record.position)
                         self._cursor = record.position

@@ -18,11 +18,12 @@ range is then read again, since such a transaction may have committed in between
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, null, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from marketpilot.platform.db.schema import OutboxEvent
@@ -83,13 +84,23 @@ def _first_gap(after: int, positions: list[int]) -> int | None:
     return None
 
 
-def read_committed(session: Session, after: int, limit: int) -> list[OutboxRecord]:
+def read_committed(session: Session, after: int, limit: int,
+                   payload_types: Collection[str] | None = None) -> list[OutboxRecord]:
     """Up to `limit` outbox events with position > `after`, in order, none behind a live gap.
 
     May return fewer than `limit` (even none) while an earlier position is in flight; a later
     call returns them once it has committed or rolled back.
+
+    With `payload_types`, only events of those types carry their `data`; the others come back
+    with ``data=None`` (their position, id and type still count), so a reader that folds a few
+    types does not fetch and decode every other event's payload (the recommendation service,
+    reading past the slates it logs itself).
     """
-    query = select(*_COLUMNS).where(OutboxEvent.position > after).order_by(OutboxEvent.position).limit(limit)
+    columns: tuple[Any, ...] = _COLUMNS
+    if payload_types is not None:
+        data = case((OutboxEvent.type.in_(list(payload_types)), OutboxEvent.data), else_=null())
+        columns = (*_COLUMNS[:-1], type_coerce(data, OutboxEvent.data.type))
+    query = select(*columns).where(OutboxEvent.position > after).order_by(OutboxEvent.position).limit(limit)
     if session.get_bind().dialect.name != "postgresql":
         return _records([tuple(r) for r in session.execute(query)])
     # clock_timestamp() is evaluated while the statement runs, so after its snapshot.
@@ -103,5 +114,5 @@ def read_committed(session: Session, after: int, limit: int) -> list[OutboxRecor
     if session.execute(_OLD_WRITERS, {"read_at": read_at}).scalar():
         return _records([r[:-1] for r in rows[:gap]])
     last = int(rows[-1][0])
-    again = select(*_COLUMNS).where(OutboxEvent.position > after, OutboxEvent.position <= last)
+    again = select(*columns).where(OutboxEvent.position > after, OutboxEvent.position <= last)
     return _records([tuple(r) for r in session.execute(again.order_by(OutboxEvent.position))])
