@@ -90,3 +90,28 @@ def test_a_bundle_without_the_category_vocabulary_still_extends_without_category
     cols, names = old.features(np.array([0]), history, np.zeros(2, np.int64), np.array([3, 4]))
     f = dict(zip(names, cols, strict=True))
     assert f["cat2_aff"][0] == 1.0 and np.isnan(f["cat2_aff"][1])  # known listing keeps its features
+
+
+def test_pair_counts_are_the_same_from_the_dense_table_and_the_sorted_keys() -> None:
+    from marketpilot.recommend.side_features import DENSE_COUNTS, pair_counts
+
+    rng = np.random.default_rng(0)
+    have_rows, have_codes = rng.integers(0, 4, 200), rng.integers(0, 7, 200)
+    want_rows, want_codes = rng.integers(0, 4, 50), rng.integers(0, 7, 50)
+    expected = [int(((have_rows == r) & (have_codes == c)).sum()) for r, c in zip(want_rows, want_codes, strict=True)]
+    dense = pair_counts(have_rows, have_codes, want_rows, want_codes, 4, 7)
+    wide = DENSE_COUNTS  # 4 rows x this width is past the table: the sorted-key path
+    keyed = pair_counts(have_rows, have_codes, want_rows, want_codes, 4, wide)
+    assert dense.tolist() == keyed.tolist() == expected
+    assert pair_counts(np.empty(0, np.int64), np.empty(0, np.int64), want_rows, want_codes, 4, wide).tolist() == [0] * 50
+
+
+def test_seller_affinity_is_the_share_of_the_users_history_from_the_candidates_seller() -> None:
+    from marketpilot.recommend.pipeline import TwoStagePipeline
+
+    pipeline = TwoStagePipeline()
+    pipeline.item_sellers = np.array([0, 0, 1, -1, 2])
+    history = sp.csr_matrix(np.array([[1, 1, 1, 1, 0], [0, 0, 0, 0, 0]], np.float32))
+    rows, items = np.array([0, 0, 0, 0, 1]), np.array([0, 2, 3, 4, 1])
+    got = pipeline._seller_affinity(history, rows, items)
+    assert got.tolist() == [0.5, 0.25, 0.0, 0.0, 0.0]  # 2 of 4 from seller 0, 1 from seller 1; unknown, none

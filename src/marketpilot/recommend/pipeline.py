@@ -53,7 +53,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
-from marketpilot.recommend.side_features import SideFeatures, segment_codes
+from marketpilot.recommend.side_features import SideFeatures, pair_counts, segment_codes
 from marketpilot.recommend.stage1 import LargeStage1, extend_catalogue
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
@@ -422,16 +422,13 @@ class TwoStagePipeline:
         counts = np.diff(h.indptr)
         hist_seller = sellers[h.indices]
         hist_row = np.repeat(np.arange(h.shape[0]), counts)
-        width = np.int64(1) << 32  # (row, seller) pairs as one int64 key
         known = hist_seller >= 0
-        keys, per_seller = np.unique(hist_row[known] * width + hist_seller[known], return_counts=True)
         s = sellers[items]
         out = np.zeros(len(rows))
         ok = s >= 0
-        if len(keys) and ok.any():
-            wanted = rows[ok] * width + s[ok]
-            pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-            out[ok] = np.where(keys[pos] == wanted, per_seller[pos], 0) / np.maximum(counts[rows[ok]], 1)
+        # seller codes are not bounded by a stored count: a key width no code reaches
+        out[ok] = pair_counts(hist_row[known], hist_seller[known], rows[ok], s[ok], h.shape[0], 1 << 32) \
+            / np.maximum(counts[rows[ok]], 1)
         return out
 
     def _region_of(self, user: int) -> str | None:

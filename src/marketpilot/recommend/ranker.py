@@ -112,10 +112,7 @@ class Ranker:
         compiled = self.compiled
         if compiled:
             x = np.ascontiguousarray(features, dtype=np.float64)
-            raw = compiled[0].predict(x, n_jobs=1)
-            for model in compiled[1:]:
-                raw = raw + model.predict(x, n_jobs=1)
-            raw = raw / len(compiled)
+            raw = np.mean([model.predict(x, n_jobs=1) for model in compiled], axis=0)
         else:
             raw = np.mean([b.predict(features, num_threads=1, raw_score=True) for b in self.boosters], axis=0)
         return (raw - 1e-7 * features[:, self.tie_feature]).astype(np.float64)

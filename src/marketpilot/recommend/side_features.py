@@ -39,6 +39,22 @@ def category_codes(paths: list[str | None] | None, levels: int = CATEGORY_LEVELS
     return None if paths is None else encode_categories(paths, [{} for _ in range(levels)])
 
 
+def pair_counts(have_rows: np.ndarray, have_codes: np.ndarray, want_rows: np.ndarray, want_codes: np.ndarray,
+                n_rows: int, width: int) -> np.ndarray:
+    """For each wanted (row, code) pair, how many times `have` holds it (codes in 0..width-1):
+    a user's history items per category or per seller, looked up for candidate pairs. Counted
+    into a dense table when it is small (a request), through sorted keys otherwise."""
+    have = have_rows * width + have_codes
+    wanted = want_rows * width + want_codes
+    if n_rows * width <= DENSE_COUNTS:
+        return np.bincount(have, minlength=n_rows * width)[wanted]
+    keys, counts = np.unique(have, return_counts=True)
+    if len(keys) == 0:
+        return np.zeros(len(wanted), np.int64)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[pos] == wanted, counts[pos], 0)
+
+
 def _prefix(path: str | None, level: int) -> str | None:
     parts = [p for p in str(path).split("/") if p] if path else []
     return "/".join(parts[: level + 1]) if parts else None  # a shorter path is its own deepest prefix
@@ -170,16 +186,8 @@ class SideFeatures:
                 code = np.full(n, -1, np.int64)
                 code[inside] = self.categories[level, items[inside]]
                 ok = code >= 0
-                wanted = rows[ok] * width + code[ok]
-                have = kr[ok_h] * width + hc[ok_h]
                 out = np.full(n, np.nan)
-                if n_rows * width <= DENSE_COUNTS:  # a request, a small batch: count into a table
-                    out[ok] = np.bincount(have, minlength=n_rows * width)[wanted] / total[rows[ok]]
-                else:
-                    keys, counts = np.unique(have, return_counts=True)
-                    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-                    hit = (keys[pos] == wanted) if len(keys) else np.zeros(len(wanted), bool)
-                    out[ok] = np.where(hit, counts[pos] if len(keys) else 0, 0) / total[rows[ok]]
+                out[ok] = pair_counts(kr[ok_h], hc[ok_h], rows[ok], code[ok], n_rows, width) / total[rows[ok]]
                 cols.append(out)
         else:
             cols += [np.full(n, np.nan)] * CATEGORY_LEVELS
