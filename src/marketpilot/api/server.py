@@ -11,9 +11,11 @@ milliseconds that lands in some unlucky request's latency.
 The young-generation threshold is raised from 700 to 100,000 container allocations: a
 recommendation request allocates a few thousand short-lived objects (numpy arrays, lists),
 almost all freed by reference counting, so the default ran several young collections per
-request that found next to nothing. Measured on one server core at 100,000 listings
-(`benchmarks/bench_recommend_trained.py`'s HTTP load): about 473 -> 494 requests/s. Cyclic
-garbage waits longer for collection, at most about 100,000 objects.
+request that found next to nothing. Measured on one server core at 100,000 listings with
+the HTTP load of `benchmarks/bench_recommend_trained.py` driven from a scratch script (a
+catalogue fitted on its first 25,000 listings, 3 runs of 5 s each way): about 473 -> 494
+requests/s, within the run-to-run spread of one harness run. Cyclic garbage waits longer for
+collection, at most about 100,000 objects.
 """
 
 from __future__ import annotations
