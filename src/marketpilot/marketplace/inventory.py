@@ -3,6 +3,10 @@
 Reservation is one conditional UPDATE (`available >= wanted` checked by the database inside
 the write), so concurrent checkouts can never reserve more than is in stock, on SQLite
 (writers serialised by BEGIN IMMEDIATE) and PostgreSQL (row lock) alike.
+
+Locking and finishing a lock run in every order workflow, so they are Core statements built
+once (bind parameters, RETURNING the row they changed): no ORM unit of work, no read-back of
+the row, and no statement construction or cache-key computation per call.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.entities import CheckoutLock, CheckoutLockIn, InventoryLevel
@@ -24,7 +29,48 @@ from marketpilot.platform.db.schema import utcnow
 from marketpilot.platform.events import outbox
 
 
-def level(row: t.Inventory) -> InventoryLevel:
+class StockRow(Protocol):
+    """An inventory row: the ORM object or a row RETURNING these columns."""
+
+    listing_id: str
+    quantity: int
+    reserved: int
+    updated_at: datetime
+
+
+INVENTORY: Table = t.Inventory.__table__  # type: ignore[assignment]
+LOCKS: Table = t.CheckoutLock.__table__  # type: ignore[assignment]
+_STOCK = (INVENTORY.c.listing_id, INVENTORY.c.quantity, INVENTORY.c.reserved, INVENTORY.c.updated_at)
+
+# Bind names differ from the column names: SQLAlchemy reserves those for SET/VALUES.
+_RESERVE = (
+    update(INVENTORY)
+    .where(INVENTORY.c.listing_id == bindparam("b_listing"),
+           INVENTORY.c.quantity - INVENTORY.c.reserved >= bindparam("b_units"))
+    .values(reserved=INVENTORY.c.reserved + bindparam("b_units"), version=INVENTORY.c.version + 1)
+    .returning(*_STOCK)
+)
+_RELEASE = (
+    update(INVENTORY)
+    .where(INVENTORY.c.listing_id == bindparam("b_listing"))
+    .values(reserved=INVENTORY.c.reserved - bindparam("b_units"), version=INVENTORY.c.version + 1)
+    .returning(*_STOCK)
+)
+_SELL = (
+    update(INVENTORY)
+    .where(INVENTORY.c.listing_id == bindparam("b_listing"))
+    .values(reserved=INVENTORY.c.reserved - bindparam("b_units"), quantity=INVENTORY.c.quantity - bindparam("b_units"),
+            version=INVENTORY.c.version + 1)
+    .returning(*_STOCK)
+)
+_INSERT_LOCK = insert(LOCKS)
+_DELETE_LOCK = delete(LOCKS).where(LOCKS.c.id == bindparam("b_lock")).returning(LOCKS.c.listing_id, LOCKS.c.quantity)
+_STALE_OF_LISTING = select(LOCKS.c.id, LOCKS.c.listing_id, LOCKS.c.quantity).where(
+    LOCKS.c.expires_at <= bindparam("b_now"), LOCKS.c.listing_id == bindparam("b_listing"))
+_STALE = select(LOCKS.c.id, LOCKS.c.listing_id, LOCKS.c.quantity).where(LOCKS.c.expires_at <= bindparam("b_now"))
+
+
+def level(row: StockRow) -> InventoryLevel:
     return InventoryLevel(
         listing_id=row.listing_id,
         quantity=row.quantity,
@@ -34,7 +80,7 @@ def level(row: t.Inventory) -> InventoryLevel:
     )
 
 
-def emit_changed(session: Session, row: t.Inventory, reason: str, source: str) -> None:
+def emit_changed(session: Session, row: StockRow, reason: str, source: str) -> None:
     outbox.append(
         session,
         InventoryChanged(
@@ -98,34 +144,20 @@ class InventoryService:
         now = now or utcnow()
         with self._transaction(session) as s:
             self._expire(s, listing_id, now)
-            res = s.execute(
-                update(t.Inventory)
-                .where(
-                    t.Inventory.listing_id == listing_id,
-                    t.Inventory.quantity - t.Inventory.reserved >= request.quantity,
-                )
-                .values(reserved=t.Inventory.reserved + request.quantity, version=t.Inventory.version + 1)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                row = s.get(t.Inventory, listing_id)
-                if row is None:
+            row = s.execute(_RESERVE, {"b_listing": listing_id, "b_units": request.quantity}).first()
+            if row is None:
+                current = s.get(t.Inventory, listing_id)
+                if current is None:
                     raise NotFound(f"inventory for listing {listing_id!r} not found")
                 raise InsufficientStock(
-                    f"listing {listing_id!r} has {row.quantity - row.reserved} units available, "
+                    f"listing {listing_id!r} has {current.quantity - current.reserved} units available, "
                     f"{request.quantity} requested"
                 )
-            lock = t.CheckoutLock(
-                id=uuid.uuid4().hex,
-                listing_id=listing_id,
-                quantity=request.quantity,
-                holder=request.holder,
-                expires_at=now + timedelta(seconds=request.ttl_seconds),
-            )
-            s.add(lock)
-            row = s.get(t.Inventory, listing_id, populate_existing=True)
-            assert row is not None
+            lock = CheckoutLock(id=uuid.uuid4().hex, listing_id=listing_id, quantity=request.quantity,
+                                holder=request.holder, expires_at=now + timedelta(seconds=request.ttl_seconds))
+            s.execute(_INSERT_LOCK, {**lock.model_dump(), "created_at": now})
             emit_changed(s, row, "locked", self.source)
-            return CheckoutLock.model_validate(lock)
+            return lock
 
     def release(self, lock_id: str, *, session: Session | None = None) -> InventoryLevel:
         """Give the units of a lock back (checkout abandoned or failed)."""
@@ -137,16 +169,10 @@ class InventoryService:
 
     def _finish(self, lock_id: str, *, sold: bool, session: Session | None) -> InventoryLevel:
         with self._transaction(session) as s:
-            lock = s.get(t.CheckoutLock, lock_id)
+            lock = s.execute(_DELETE_LOCK, {"b_lock": lock_id}).first()
             if lock is None:
                 raise NotFound(f"checkout lock {lock_id!r} not found (released, committed or expired)")
-            values = {"reserved": t.Inventory.reserved - lock.quantity, "version": t.Inventory.version + 1}
-            if sold:
-                values["quantity"] = t.Inventory.quantity - lock.quantity
-            s.execute(update(t.Inventory).where(t.Inventory.listing_id == lock.listing_id).values(**values))
-            s.delete(lock)
-            row = s.get(t.Inventory, lock.listing_id, populate_existing=True)
-            assert row is not None
+            row = s.execute(_SELL if sold else _RELEASE, {"b_listing": lock.listing_id, "b_units": lock.quantity}).one()
             emit_changed(s, row, "sold" if sold else "released", self.source)
             return level(row)
 
@@ -156,20 +182,18 @@ class InventoryService:
             return self._expire(s, None, now or utcnow())
 
     def _expire(self, s: Session, listing_id: str | None, now: datetime) -> int:
-        q = select(t.CheckoutLock).where(t.CheckoutLock.expires_at <= now)
-        if listing_id is not None:
-            q = q.where(t.CheckoutLock.listing_id == listing_id)
-        stale = list(s.scalars(q))
+        if listing_id is None:
+            stale = s.execute(_STALE, {"b_now": now}).all()
+        else:
+            stale = s.execute(_STALE_OF_LISTING, {"b_now": now, "b_listing": listing_id}).all()
+        if not stale:
+            return 0
+        s.execute(delete(LOCKS).where(LOCKS.c.id.in_([lk.id for lk in stale])))
+        rows: dict[str, Any] = {}
         for lock in stale:
-            s.execute(
-                update(t.Inventory)
-                .where(t.Inventory.listing_id == lock.listing_id)
-                .values(reserved=t.Inventory.reserved - lock.quantity, version=t.Inventory.version + 1)
-            )
-        if stale:
-            s.execute(delete(t.CheckoutLock).where(t.CheckoutLock.id.in_([lk.id for lk in stale])))
-            for listing in {lk.listing_id for lk in stale}:
-                row = s.get(t.Inventory, listing, populate_existing=True)
-                if row is not None:
-                    emit_changed(s, row, "lock_expired", self.source)
+            row = s.execute(_RELEASE, {"b_listing": lock.listing_id, "b_units": lock.quantity}).first()
+            if row is not None:
+                rows[lock.listing_id] = row
+        for row in rows.values():
+            emit_changed(s, row, "lock_expired", self.source)
         return len(stale)

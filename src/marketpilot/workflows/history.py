@@ -75,11 +75,21 @@ def recorded(session: Session, workflow_id: str, step: str, attempt: int = 0) ->
 _STEP_KEY = ("workflow_id", "step", "attempt")
 
 
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    """``INSERT .. ON CONFLICT (run, step, attempt) DO NOTHING`` in the session's dialect."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # RETURNING says whether a row went in (rowcount is -1 here on PostgreSQL's driver).
-    return dialect.insert(STEPS_TABLE).on_conflict_do_nothing(index_elements=list(_STEP_KEY)).returning(STEPS_TABLE.c.id)
+def _dialect_of(session: Session) -> str:
+    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+
+
+# ``INSERT .. ON CONFLICT DO NOTHING RETURNING id`` per dialect, built once (they run several
+# times per order; a statement object reused keeps its cache key). RETURNING says whether a
+# row went in (rowcount is -1 here on PostgreSQL's driver).
+_INSERT_STEP = {
+    name: dialect.insert(STEPS_TABLE).on_conflict_do_nothing(index_elements=list(_STEP_KEY)).returning(STEPS_TABLE.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+_INSERT_RUN = {
+    name: dialect.insert(RUNS_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(RUNS_TABLE.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 def record_step(
@@ -107,10 +117,9 @@ def record_step(
     detail = detail or {}
     duration_ms = clock.elapsed_ms if elapsed_ms is None else elapsed_ms
     inserted = session.execute(
-        _insert_ignoring_duplicates(session).values(
-            workflow_id=workflow_id, step=step, attempt=attempt, status=status, detail=detail,
-            started_at=clock.started_at, finished_at=now, duration_ms=duration_ms,
-        )
+        _INSERT_STEP[_dialect_of(session)],
+        {"workflow_id": workflow_id, "step": step, "attempt": attempt, "status": status, "detail": detail,
+         "started_at": clock.started_at, "finished_at": now, "duration_ms": duration_ms},
     )
     if inserted.first() is None:
         return False
@@ -141,13 +150,11 @@ def open_run(
     """The run's row in state ``running`` (False: it existed, e.g. a replay). One insert
     that does nothing on a taken id, as for step records."""
     now = utcnow()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = session.execute(
-        dialect.insert(RUNS_TABLE)
-        .values(id=workflow_id, kind=kind, subject_id=subject_id, seller_id=seller_id, state="running", outcome=None,
-                reason=None, retries=0, compensations=0, human_steps=0, result={}, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(RUNS_TABLE.c.id)
+        _INSERT_RUN[_dialect_of(session)],
+        {"id": workflow_id, "kind": kind, "subject_id": subject_id, "seller_id": seller_id, "state": "running",
+         "outcome": None, "reason": None, "retries": 0, "compensations": 0, "human_steps": 0, "result": {},
+         "created_at": now, "updated_at": now},
     )
     if inserted.first() is None:
         return False

@@ -19,6 +19,8 @@ from marketpilot.platform.events.cloudevent import CloudEvent
 
 # Core table, not the ORM class: a Core executemany skips per-row ORM bookkeeping.
 OUTBOX = cast(Table, OutboxEvent.__table__)
+# Built once: the same statement object keeps its cache key, so an append compiles nothing.
+_INSERT = insert(OUTBOX)
 
 
 def _row(event: CloudEvent) -> dict[str, object]:
@@ -34,7 +36,7 @@ def _row(event: CloudEvent) -> dict[str, object]:
 
 def append(session: Session, payload: EventData, source: str, *, time: datetime | None = None) -> CloudEvent:
     event = CloudEvent.create(payload, source, time=time)
-    session.execute(insert(OUTBOX), [_row(event)])
+    session.execute(_INSERT, [_row(event)])
     return event
 
 
@@ -43,7 +45,7 @@ def append_many(
 ) -> list[CloudEvent]:
     events = [CloudEvent.create(p, source, time=time) for p in payloads]
     if events:
-        session.execute(insert(OUTBOX), [_row(e) for e in events])
+        session.execute(_INSERT, [_row(e) for e in events])
     return events
 
 
