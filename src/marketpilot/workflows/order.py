@@ -4,9 +4,9 @@
          -> shipping label -> fulfil (stock sold) -> notify (e-mail + webhook via the outbox)
 
 Each arrow is a recorded step (a ``workflow_steps`` row and its events). DBOS checkpoints
-fewer: an approved order that ships runs 5 DBOS steps (``STEPS``): load (load, fraud check
-and reservation), authorise, capture, label, fulfil (fulfil, notify and completion). Every
-checkpoint costs two system-database transactions, so steps that need not be separate
+fewer: an approved order that ships runs 4 DBOS steps (``STEPS``): load (load, fraud check
+and reservation), authorise, capture, ship (shipping label, fulfil, notify and completion).
+Every checkpoint costs two system-database transactions, so steps that need not be separate
 checkpoints are not. A worker killed at any point is resumed by the next one from the last
 checkpoint, and the interrupted step runs again. Every step is therefore safe to run twice:
 
@@ -65,10 +65,11 @@ KIND = "order"
 ORDER_WORKFLOW = "marketpilot.workflows.order"
 COMPENSATE_WORKFLOW = "marketpilot.workflows.order.compensate"
 REVIEW_TOPIC = "review"
-STEPS = ("load", "authorize", "capture", "label", "fulfil")
+STEPS = ("load", "authorize", "capture", "ship")
 """The checkpointed steps of an approved run that ships, in order (``finish`` ends the
 others). Step records are finer: ``load`` records ``load``, ``fraud`` and, for an approved
-order, ``reserve``; ``fulfil`` records ``fulfil`` and ``notify`` and completes the run."""
+order, ``reserve``; ``ship`` buys the label, then records ``label``, ``fulfil`` and
+``notify`` and completes the run in one transaction."""
 GRAMS_PER_UNIT = 500
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -149,12 +150,11 @@ def order_workflow(order_id: str) -> dict[str, Any]:
         progress = Progress(reservation=reservation, payment_id=payment.id)
         captured = _external(_capture_step, workflow_id, facts, payment.id)
         progress = Progress(reservation=reservation, payment_id=payment.id, captured_minor=captured.captured_minor)
-        label = _external(_label_step, workflow_id, facts)
+        return _external(_ship_step, workflow_id, facts, reservation, payment)
     except (Declined, GaveUp, ProviderError) as exc:
         outcome = _failure_outcome(exc)
         _compensate(workflow_id, facts, progress)
         return _finish_step(workflow_id, facts, "failed", outcome, str(exc), progress, human_steps, compensated=True)
-    return _fulfil_step(workflow_id, facts, reservation, payment, label)
 
 
 @DBOS.workflow(name=COMPENSATE_WORKFLOW)
@@ -400,37 +400,44 @@ def _release_step(workflow_id: str, reservation: Reservation) -> None:
     boundary(workflow_id, "release", "done")
 
 
-@DBOS.step(name="marketpilot.order.fulfil")
-def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, payment: Payment,
-                 label: Label) -> dict[str, Any]:
-    """In one transaction: the locked units become a sale, the steps ``fulfil``
-    (``ShipmentCreated``, order ``shipped``) and ``notify`` (e-mail and webhook
-    notifications) are recorded and the run completes. A lock already gone was committed by
-    an earlier attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS); a
-    replay finds the records and writes nothing again."""
+@DBOS.step(name="marketpilot.order.ship")
+def _ship_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, payment: Payment,
+               attempt: int) -> dict[str, Any]:
+    """Buy the shipping label (idempotency key per run: a replay gets the same label back),
+    then, in one transaction: the steps ``label`` and ``fulfil`` are recorded (the locked
+    units become a sale, ``ShipmentCreated``, order ``shipped``), ``notify`` (e-mail and
+    webhook notifications) too, and the run completes. A failed label attempt is recorded
+    like any external call's and raises, so the workflow retries or compensates. A lock
+    already gone was committed by an earlier attempt of this step (locks outlive runs: see
+    RESERVATION_TTL_SECONDS); a replay finds the records and writes nothing again."""
     env = _env()
+    label = _buy_label(workflow_id, facts, attempt)
     clock = StepClock()
-    boundary(workflow_id, "fulfil", "start")
-    data = {"tracking_number": label.tracking_number, "total_minor": facts.total_minor, "currency": facts.currency,
-            "payment_id": payment.id}
+    data = {"tracking_number": label.value.tracking_number, "total_minor": facts.total_minor,
+            "currency": facts.currency, "payment_id": payment.id}
     result = {"order_id": facts.order_id, "state": "completed", "outcome": "shipped", "reason": None,
-              "payment_id": payment.id, "label_id": label.id, "compensated": False,
-              "tracking_number": label.tracking_number}
-    # The sale, the records and the run's completion commit together: a replay after the
-    # commit finds the locks gone and the records written, and writes nothing again.
+              "payment_id": payment.id, "label_id": label.value.id, "compensated": False,
+              "tracking_number": label.value.tracking_number}
+    # The label's record, the sale, the records and the run's completion commit together: a
+    # replay after the commit finds the locks gone and the records written, and writes
+    # nothing again.
     with env.db.session() as s:
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="label", status="ok",
+                            clock=label.clock, attempt=attempt, elapsed_ms=label.elapsed_ms,
+                            detail={"label_id": label.value.id, "tracking_number": label.value.tracking_number,
+                                    "service": label.value.service})
         for lock_id in reservation.lock_ids:
             try:
                 env.inventory.commit(lock_id, session=s)
             except NotFound:  # raised before any write: the transaction goes on
                 pass
-        boundary(workflow_id, "fulfil", "committed")
+        boundary(workflow_id, "ship", "committed")
         fulfil_ms = clock.elapsed_ms
         notify_clock = StepClock()
         if history.record_step(
             s, env.source, workflow_id=workflow_id, kind=KIND, step="fulfil", status="ok", clock=clock,
             elapsed_ms=fulfil_ms, detail={"committed": list(reservation.lock_ids)},
-            events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=env.carrier.name,
+            events=(ShipmentCreated(shipment_id=label.value.id, order_id=facts.order_id, carrier=env.carrier.name,
                                     origin_region=facts.origin_region, destination_region=facts.shipping_region),),
         ):
             _set_order_status(s, facts.order_id, "shipped")
@@ -445,7 +452,7 @@ def _fulfil_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, 
             ),
         )
         history.set_state(s, env.source, workflow_id, "completed", outcome="shipped", reason=None, result=result)
-    boundary(workflow_id, "fulfil", "done")
+    boundary(workflow_id, "ship", "done")
     return result
 
 
@@ -556,21 +563,38 @@ def _capture_step(workflow_id: str, facts: OrderFacts, payment_id: str, attempt:
     )
 
 
-@DBOS.step(name="marketpilot.order.label")
-def _label_step(workflow_id: str, facts: OrderFacts, attempt: int) -> Label:
+@dataclass(frozen=True, slots=True)
+class _Timed:
+    """A bought label and the time its calls took (its record is written later)."""
+
+    value: Label
+    clock: StepClock
+    elapsed_ms: float
+
+
+def _buy_label(workflow_id: str, facts: OrderFacts, attempt: int) -> _Timed:
+    """The cheapest rate's label, inside the ship step. A failed attempt is recorded here
+    (retry or failed, as `_call` records them) and raises; a bought label is recorded by the
+    ship step with the sale, in its transaction."""
     carrier = _env().carrier
     origin, destination = facts.origin_region or "EU", facts.shipping_region or "EU"
     weight = GRAMS_PER_UNIT * facts.units
-
-    def buy() -> Label:
+    clock = StepClock()
+    boundary(workflow_id, "ship", "start")
+    try:
         rates = carrier.rates(origin=origin, destination=destination, weight_grams=weight)
         cheapest = min(rates, key=lambda r: r.amount_minor)
-        return carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
-                                    destination=destination, weight_grams=weight,
-                                    idempotency_key=f"{workflow_id}:label")
-
-    return _call(workflow_id, "label", attempt, buy,
-                 lambda lb: {"label_id": lb.id, "tracking_number": lb.tracking_number, "service": lb.service})
+        label = carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
+                                     destination=destination, weight_grams=weight,
+                                     idempotency_key=f"{workflow_id}:label")
+    except Unavailable as exc:
+        _record(workflow_id, "label", "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
+        raise
+    except Declined as exc:
+        _record(workflow_id, "label", "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code})
+        raise
+    boundary(workflow_id, "ship", "labelled")
+    return _Timed(label, clock, clock.elapsed_ms)
 
 
 @DBOS.step(name="marketpilot.order.void")
