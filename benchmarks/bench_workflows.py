@@ -11,7 +11,9 @@ Measured, each the median over `runs` runs:
       floor DBOS durability costs on this machine;
   (b) latency: placement -> label -> notification, one order at a time: `OrderService.place`
       then the order run started directly and awaited (the run writes every step record,
-      outbox events, stock lock/commit and makes 5 provider calls); p50 / p99;
+      outbox events, stock lock/commit and calls the providers: authorise, capture, label, and
+      rates for the first order of the lane, whose quote is then reused for the settings'
+      `carrier_rates_ttl`, 300 s); p50 / p99;
   (c) latency through the orders queue (what the worker does on OrderPlaced): the same, but
       the run is enqueued and picked up by the queue poller;
   (d) throughput: `burst` orders placed, then all enqueued at once; orders/s = burst / time

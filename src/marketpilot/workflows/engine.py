@@ -86,7 +86,7 @@ def carrier(settings: WorkflowSettings) -> tuple[Carrier, ProviderTransport]:
         breaker=CircuitBreaker("carrier", failure_threshold=settings.breaker_failures,
                                reset_seconds=settings.breaker_reset_seconds),
     )
-    return HttpCarrier(transport), transport
+    return HttpCarrier(transport, rates_ttl=settings.carrier_rates_ttl), transport
 
 
 def install(

@@ -30,6 +30,11 @@ class WorkflowSettings(BaseSettings):
                     "Each DBOS queue poll is several queries on the system database, idle or not: polled "
                     "every 10 ms, one queue took ~20% of a core here, CPU the order runs then lack.",
     )
+    carrier_rates_ttl: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="Seconds a carrier's rate quote for a lane (origin, destination, weight) is reused; 0 asks "
+                    "the carrier for every order.",
+    )
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=5.0, gt=0)
     retry_base_delay: float = Field(default=0.05, gt=0)

@@ -2,10 +2,16 @@
 
 Label purchase carries an idempotency key derived from the order, so a replayed step never
 buys a second label. Like the payment adapter it only knows a base URL.
+
+Rate quotes are kept for `rates_ttl` seconds per (origin, destination, weight): every order
+of a busy lane would otherwise ask the carrier the same question, one HTTP round trip per
+order. A quote is only used to pick the service; the label's price is the carrier's at
+purchase.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,20 +60,35 @@ def _label(body: dict[str, object]) -> Label:
                  status=str(body["status"]))
 
 
+RATE_CACHE_MAX = 4096  # lanes kept; the cache starts over beyond
+
+
 class HttpCarrier:
-    def __init__(self, transport: ProviderTransport) -> None:
+    def __init__(self, transport: ProviderTransport, *, rates_ttl: float = 0.0) -> None:
         self.transport = transport
         self.name = transport.provider
+        self.rates_ttl = rates_ttl
+        self._quotes: dict[tuple[str, str, int], tuple[float, list[Rate]]] = {}
 
     def rates(self, *, origin: str, destination: str, weight_grams: int) -> list[Rate]:
+        lane = (origin, destination, weight_grams)
+        if self.rates_ttl > 0:
+            kept = self._quotes.get(lane)
+            if kept is not None and kept[0] > time.monotonic():
+                return list(kept[1])
         body = self.transport.request(
             "POST", "/v1/rates", "rates", idempotency_key=f"rates:{origin}:{destination}:{weight_grams}",
             json={"origin": origin, "destination": destination, "weight_grams": weight_grams},
         )
-        return [
+        quotes = [
             Rate(service=str(r["service"]), amount_minor=int(r["amount"]), currency=str(r["currency"]), days=int(r["days"]))
             for r in body["rates"]
         ]
+        if self.rates_ttl > 0 and quotes:
+            if len(self._quotes) >= RATE_CACHE_MAX:
+                self._quotes.clear()
+            self._quotes[lane] = (time.monotonic() + self.rates_ttl, quotes)
+        return list(quotes)
 
     def create_label(
         self, *, reference: str, service: str, origin: str, destination: str, weight_grams: int, idempotency_key: str
