@@ -33,12 +33,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig
 from sqlalchemy import event
 
 from marketpilot.platform.config import Settings
+from marketpilot.platform.db.writer_gate import gate_for
 
 __all__ = [
     "APP_NAME",
@@ -115,7 +117,9 @@ def _sqlite_system_engine(url: str) -> sa.Engine:
     in the WAL) and only risks the last commits on power loss. Writers still take the lock
     up front (BEGIN IMMEDIATE), as DBOS requires.
     """
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+    path = Path(url.split("///", 1)[-1])
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
+                                                 "factory": gate_for(path).connection_factory()},
                               pool_size=20, max_overflow=20)
 
     @event.listens_for(engine, "connect")

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketpilot.platform.config import Settings
+from marketpilot.platform.db.writer_gate import gate_for
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -36,7 +37,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+        if path and path != ":memory:":  # a file: its writers queue at its gate (see writer_gate)
+            args["factory"] = gate_for(Path(path)).connection_factory()
+        engine = create_engine(url, connect_args=args)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
         # BEGIN IMMEDIATE can be used for writers (no lost updates under concurrency).
