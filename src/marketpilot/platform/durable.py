@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,6 +109,22 @@ def system_database_url(settings: Settings) -> str:
     return f"sqlite:///{(settings.home / 'dbos.sqlite').resolve()}"
 
 
+def _ensure_wal(url: str) -> None:
+    """Put a SQLite system database in WAL mode, creating the file, before anything else
+    opens it. WAL is a property of the file, and switching a file that other connections are
+    using takes its exclusive lock: a worker switching it while another process was in the
+    middle of DBOS's migrations (DBOS's own engine creates the file with a rollback journal)
+    deadlocked the two until the 30 s busy timeout. Done first, on a connection holding
+    nothing else, the switch only waits its turn."""
+    path = Path(url.split("///", 1)[-1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
 def _sqlite_system_engine(url: str) -> sa.Engine:
     """The embedded system database with the app database's durability settings.
 
@@ -117,6 +134,7 @@ def _sqlite_system_engine(url: str) -> sa.Engine:
     in the WAL) and only risks the last commits on power loss. Writers still take the lock
     up front (BEGIN IMMEDIATE), as DBOS requires.
     """
+    _ensure_wal(url)
     path = Path(url.split("///", 1)[-1])
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
                                                  "factory": gate_for(path).connection_factory()},
@@ -163,6 +181,7 @@ def client(settings: Settings) -> DBOSClient:
     created first if no worker has launched yet (enqueued runs wait there for one)."""
     if not settings.is_distributed:
         settings.home.mkdir(parents=True, exist_ok=True)
+        _ensure_wal(system_database_url(settings))
     DBOS.migrate(system_database_url(settings), schema=SYSTEM_SCHEMA)
     return DBOSClient(system_database_url=system_database_url(settings), dbos_system_schema=SYSTEM_SCHEMA)
 
