@@ -106,17 +106,20 @@ def system_database_url(settings: Settings) -> str:
     """DBOS's system database for `settings` (see the module docstring)."""
     if settings.db_url.startswith("postgresql"):
         return settings.db_url
-    return f"sqlite:///{(settings.home / 'dbos.sqlite').resolve()}"
+    return f"sqlite:///{_system_database_file(settings)}"
 
 
-def _ensure_wal(url: str) -> None:
+def _system_database_file(settings: Settings) -> Path:
+    return (settings.home / "dbos.sqlite").resolve()
+
+
+def _ensure_wal(path: Path) -> None:
     """Put a SQLite system database in WAL mode, creating the file, before anything else
     opens it. WAL is a property of the file, and switching a file that other connections are
     using takes its exclusive lock: a worker switching it while another process was in the
     middle of DBOS's migrations (DBOS's own engine creates the file with a rollback journal)
     deadlocked the two until the 30 s busy timeout. Done first, on a connection holding
     nothing else, the switch only waits its turn."""
-    path = Path(url.split("///", 1)[-1])
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     try:
@@ -125,7 +128,7 @@ def _ensure_wal(url: str) -> None:
         conn.close()
 
 
-def _sqlite_system_engine(url: str) -> sa.Engine:
+def _sqlite_system_engine(path: Path) -> sa.Engine:
     """The embedded system database with the app database's durability settings.
 
     DBOS's own SQLite engine keeps SQLite's defaults (rollback journal, synchronous FULL:
@@ -134,9 +137,8 @@ def _sqlite_system_engine(url: str) -> sa.Engine:
     in the WAL) and only risks the last commits on power loss. Writers still take the lock
     up front (BEGIN IMMEDIATE), as DBOS requires.
     """
-    _ensure_wal(url)
-    path = Path(url.split("///", 1)[-1])
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
+    _ensure_wal(path)
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30,
                                                  "factory": gate_for(path).connection_factory()},
                               pool_size=20, max_overflow=20)
 
@@ -168,7 +170,7 @@ def dbos_config(
         "executor_id": executor_id or os.environ.get("DBOS__VMID") or WORKER_EXECUTOR_ID,
     }
     if not settings.db_url.startswith("postgresql"):
-        config["system_database_engine"] = _sqlite_system_engine(system_database_url(settings))
+        config["system_database_engine"] = _sqlite_system_engine(_system_database_file(settings))
     if polling_interval is not None:
         config["notification_listener_polling_interval_sec"] = polling_interval
         config["scheduler_polling_interval_sec"] = polling_interval
@@ -181,7 +183,7 @@ def client(settings: Settings) -> DBOSClient:
     created first if no worker has launched yet (enqueued runs wait there for one)."""
     if not settings.is_distributed:
         settings.home.mkdir(parents=True, exist_ok=True)
-        _ensure_wal(system_database_url(settings))
+        _ensure_wal(_system_database_file(settings))
     DBOS.migrate(system_database_url(settings), schema=SYSTEM_SCHEMA)
     return DBOSClient(system_database_url=system_database_url(settings), dbos_system_schema=SYSTEM_SCHEMA)
 

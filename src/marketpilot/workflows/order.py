@@ -522,8 +522,19 @@ def _call(workflow_id: str, step: str, attempt: int, fn: Callable[[], T], ok: Ca
     """One attempt of an external call, recorded (retry / failed / ok) with its events."""
     clock = StepClock()
     boundary(workflow_id, step, "start")
+    value = _attempt(workflow_id, step, attempt, clock, fn, failed_events)
+    _record(workflow_id, step, "compensated" if compensation else "ok", clock, attempt=attempt, detail=ok(value),
+            events=events(value), compensations=1 if compensation else 0, order_status=order_status, order_id=order_id)
+    boundary(workflow_id, step, "done")
+    return value
+
+
+def _attempt(workflow_id: str, step: str, attempt: int, clock: StepClock, fn: Callable[[], T],
+             failed_events: Callable[[Declined], tuple[Any, ...]] = lambda _: ()) -> T:
+    """Call `fn`; a transient failure is recorded as ``retry`` and a decline as ``failed``
+    (with `failed_events`), then re-raised. Success is the caller's to record."""
     try:
-        value = fn()
+        return fn()
     except Unavailable as exc:
         _record(workflow_id, step, "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
         raise
@@ -531,10 +542,6 @@ def _call(workflow_id: str, step: str, attempt: int, fn: Callable[[], T], ok: Ca
         _record(workflow_id, step, "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code},
                 events=failed_events(exc))
         raise
-    _record(workflow_id, step, "compensated" if compensation else "ok", clock, attempt=attempt, detail=ok(value),
-            events=events(value), compensations=1 if compensation else 0, order_status=order_status, order_id=order_id)
-    boundary(workflow_id, step, "done")
-    return value
 
 
 @DBOS.step(name="marketpilot.order.authorize")
@@ -573,26 +580,23 @@ class _Timed:
 
 
 def _buy_label(workflow_id: str, facts: OrderFacts, attempt: int) -> _Timed:
-    """The cheapest rate's label, inside the ship step. A failed attempt is recorded here
-    (retry or failed, as `_call` records them) and raises; a bought label is recorded by the
-    ship step with the sale, in its transaction."""
+    """The cheapest rate's label, inside the ship step. A failed attempt is recorded (retry or
+    failed, by `_attempt` as for every provider call) and raises; a bought label is recorded
+    by the ship step with the sale, in its transaction."""
     carrier = _env().carrier
     origin, destination = facts.origin_region or "EU", facts.shipping_region or "EU"
     weight = GRAMS_PER_UNIT * facts.units
-    clock = StepClock()
-    boundary(workflow_id, "ship", "start")
-    try:
+
+    def buy() -> Label:
         rates = carrier.rates(origin=origin, destination=destination, weight_grams=weight)
         cheapest = min(rates, key=lambda r: r.amount_minor)
-        label = carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
-                                     destination=destination, weight_grams=weight,
-                                     idempotency_key=f"{workflow_id}:label")
-    except Unavailable as exc:
-        _record(workflow_id, "label", "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
-        raise
-    except Declined as exc:
-        _record(workflow_id, "label", "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code})
-        raise
+        return carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
+                                    destination=destination, weight_grams=weight,
+                                    idempotency_key=f"{workflow_id}:label")
+
+    clock = StepClock()
+    boundary(workflow_id, "ship", "start")
+    label = _attempt(workflow_id, "label", attempt, clock, buy)
     boundary(workflow_id, "ship", "labelled")
     return _Timed(label, clock, clock.elapsed_ms)
 
