@@ -23,12 +23,14 @@ from marketpilot.workflows.order import order_workflow_id
 from marketpilot.workflows.tables import WorkflowStep
 
 WORKER = Path(__file__).with_name("order_worker.py")
-STEPS = ("load", "authorize", "capture", "ship")  # the checkpointed steps (order.STEPS)
+STEPS = ("load", "ship")  # the checkpointed steps (order.STEPS)
 BOUNDARIES = [f"{step}:{phase}" for step in STEPS for phase in ("start", "done")]
-# Inside the steps that do several things: stock locked but nothing recorded yet; label bought
-# but nothing recorded yet; stock sold but nothing committed yet.
+# Inside the steps that do several things: stock locked but nothing recorded yet; payment
+# authorised, captured, label bought, each with nothing recorded yet; stock sold but nothing
+# committed yet.
 BOUNDARIES.insert(BOUNDARIES.index("load:done"), "load:reserved")
-BOUNDARIES[BOUNDARIES.index("ship:done"):BOUNDARIES.index("ship:done")] = ["ship:labelled", "ship:committed"]
+BOUNDARIES[BOUNDARIES.index("ship:done"):BOUNDARIES.index("ship:done")] = [
+    "ship:authorized", "ship:captured", "ship:labelled", "ship:committed"]
 PROCESS_TIMEOUT = 120.0  # bounds a hung test; nothing asserts on durations
 
 

@@ -79,13 +79,26 @@ def _dialect_of(session: Session) -> str:
     return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
 
 
-# ``INSERT .. ON CONFLICT DO NOTHING RETURNING id`` per dialect, built once (they run several
-# times per order; a statement object reused keeps its cache key). RETURNING says whether a
-# row went in (rowcount is -1 here on PostgreSQL's driver).
-_INSERT_STEP = {
-    name: dialect.insert(STEPS_TABLE).on_conflict_do_nothing(index_elements=list(_STEP_KEY)).returning(STEPS_TABLE.c.id)
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
+# Inserts per dialect, built once (they run several times per order; a statement object
+# reused keeps its cache key). RETURNING says whether a row went in (rowcount is -1 here on
+# PostgreSQL's driver). A step's insert does nothing on a taken run/step/attempt key, except
+# that an outcome replaces a ``retry`` row of the same attempt: the attempt was recorded as
+# failing transiently, then the worker died before DBOS checkpointed that failure, and the
+# replay of the same attempt got an answer.
+_SUPERSEDED = "retry"
+
+
+def _insert_step(dialect: Any) -> Any:
+    insert = dialect.insert(STEPS_TABLE)
+    return insert.on_conflict_do_update(
+        index_elements=list(_STEP_KEY),
+        set_={column: insert.excluded[column] for column in ("status", "detail", "started_at", "finished_at",
+                                                            "duration_ms")},
+        where=(STEPS_TABLE.c.status == _SUPERSEDED) & (insert.excluded.status != _SUPERSEDED),
+    ).returning(STEPS_TABLE.c.id)
+
+
+_INSERT_STEP = {name: _insert_step(dialect) for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_RUN = {
     name: dialect.insert(RUNS_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(RUNS_TABLE.c.id)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
@@ -109,10 +122,10 @@ def record_step(
     elapsed_ms: float | None = None,
 ) -> bool:
     """Record one step attempt and emit its events; False (and nothing written) if this
-    attempt was recorded before.
+    attempt was recorded before (with an outcome: see ``_INSERT_STEP`` for a ``retry``).
 
     One statement decides: the insert does nothing on the run/step/attempt key it finds taken
-    (no read first, no ORM unit of work), and the events follow only a fresh row."""
+    (no read first, no ORM unit of work), and the events follow only a written row."""
     now = utcnow()
     detail = detail or {}
     duration_ms = clock.elapsed_ms if elapsed_ms is None else elapsed_ms

@@ -4,11 +4,13 @@
          -> shipping label -> fulfil (stock sold) -> notify (e-mail + webhook via the outbox)
 
 Each arrow is a recorded step (a ``workflow_steps`` row and its events). DBOS checkpoints
-fewer: an approved order that ships runs 4 DBOS steps (``STEPS``): load (load, fraud check
-and reservation), authorise, capture, ship (shipping label, fulfil, notify and completion).
-Every checkpoint costs two system-database transactions, so steps that need not be separate
-checkpoints are not. A worker killed at any point is resumed by the next one from the last
-checkpoint, and the interrupted step runs again. Every step is therefore safe to run twice:
+fewer: an approved order that ships runs 2 DBOS steps (``STEPS``): ``load`` (load, fraud
+check and reservation, one transaction) and ``pay_and_ship`` (authorise, capture and label
+calls, then one transaction that records them, sells the stock, notifies and completes the
+run). Every checkpoint costs system-database writes and every transaction a turn at the
+embedded database's single writer, so steps that need not be separate checkpoints are not.
+A worker killed at any point is resumed by the next one from the last checkpoint, and the
+interrupted step runs again. Every step is therefore safe to run twice:
 
 - external calls carry an idempotency key made of the run id and the operation, so the
   provider answers a repeated call with the first call's result (no second capture/label);
@@ -18,7 +20,9 @@ checkpoint, and the interrupted step runs again. Every step is therefore safe to
 
 Transient provider failures (5xx, timeouts, open breaker) are retried with exponential
 backoff (durable sleeps between attempts, each attempt its own step) until the call
-succeeds or the run has waited `RetryPolicy.max_wait`; a decline or that exhaustion is
+succeeds or the run has waited `RetryPolicy.max_wait`. An attempt of ``pay_and_ship`` that
+fails records what its calls did and the failure, and hands what was done (`Charged`) to the
+next attempt, which does not call again what succeeded. A decline or that exhaustion is
 terminal and compensates what was done, newest first: cancel the label, refund or void the
 payment, release the stock.
 """
@@ -65,11 +69,12 @@ KIND = "order"
 ORDER_WORKFLOW = "marketpilot.workflows.order"
 COMPENSATE_WORKFLOW = "marketpilot.workflows.order.compensate"
 REVIEW_TOPIC = "review"
-STEPS = ("load", "authorize", "capture", "ship")
-"""The checkpointed steps of an approved run that ships, in order (``finish`` ends the
-others). Step records are finer: ``load`` records ``load``, ``fraud`` and, for an approved
-order, ``reserve``; ``ship`` buys the label, then records ``label``, ``fulfil`` and
-``notify`` and completes the run in one transaction."""
+STEPS = ("load", "ship")
+"""The checkpointed steps of an approved run that ships, in order, by the name their step
+boundaries carry (``finish`` ends the others). Step records are finer: ``load`` records
+``load``, ``fraud`` and, for an approved order, ``reserve``; ``ship`` (DBOS step
+``pay_and_ship``) calls authorise, capture and label, then records ``authorize``,
+``capture``, ``label``, ``fulfil`` and ``notify`` and completes the run in one transaction."""
 GRAMS_PER_UNIT = 500
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -104,6 +109,28 @@ class Loaded:
     facts: OrderFacts
     verdict: FraudVerdict
     reservation: Reservation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    """What attempts of ``pay_and_ship`` have done and recorded: the authorised payment, its
+    capture and the label. The next attempt starts from it, and compensation undoes it."""
+
+    payment: Payment | None = None
+    captured: Payment | None = None
+    label: Label | None = None
+
+
+class Halted(Exception):
+    """An attempt of ``pay_and_ship`` stopped at a provider's `error` (or the run gave up
+    retrying it) after doing and recording `charged`."""
+
+    def __init__(self, error: Exception, charged: Charged) -> None:
+        super().__init__(str(error))
+        self.error, self.charged = error, charged
+
+    def __reduce__(self) -> tuple[object, ...]:  # DBOS pickles a step's error with its result
+        return (type(self), (self.error, self.charged))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +171,19 @@ def order_workflow(order_id: str) -> dict[str, Any]:
     reservation = loaded.reservation if verdict.decision == "approve" else _reserve_step(workflow_id, facts)
     if reservation is None:
         return _finish_step(workflow_id, facts, "failed", "out_of_stock", "not enough stock", Progress(), human_steps)
-    progress = Progress(reservation=reservation)
     try:
-        payment = _external(_authorize_step, workflow_id, facts)
-        progress = Progress(reservation=reservation, payment_id=payment.id)
-        captured = _external(_capture_step, workflow_id, facts, payment.id)
-        progress = Progress(reservation=reservation, payment_id=payment.id, captured_minor=captured.captured_minor)
-        return _external(_ship_step, workflow_id, facts, reservation, payment)
-    except (Declined, GaveUp, ProviderError) as exc:
-        outcome = _failure_outcome(exc)
+        return _pay_and_ship(workflow_id, facts, reservation)
+    except Halted as halted:
+        charged = halted.charged
+        progress = Progress(
+            reservation=reservation,
+            payment_id=charged.payment.id if charged.payment is not None else None,
+            captured_minor=charged.captured.captured_minor if charged.captured is not None else 0,
+            label_id=charged.label.id if charged.label is not None else None,
+        )
         _compensate(workflow_id, facts, progress)
-        return _finish_step(workflow_id, facts, "failed", outcome, str(exc), progress, human_steps, compensated=True)
+        return _finish_step(workflow_id, facts, "failed", _failure_outcome(halted.error), str(halted.error), progress,
+                            human_steps, compensated=True)
 
 
 @DBOS.workflow(name=COMPENSATE_WORKFLOW)
@@ -184,18 +213,42 @@ def _failure_outcome(exc: BaseException) -> str:
 def _external(step: Callable[..., T], workflow_id: str, *args: Any) -> T:
     """Call an external step until it succeeds, sleeping durably with backoff between
     attempts on transient failures; raise :class:`GaveUp` past the policy's total wait."""
-    policy = _env().retry
     attempt, waited = 0, 0.0
     while True:
         try:
             return step(workflow_id, *args, attempt)
         except Unavailable as exc:
-            if waited >= policy.max_wait:
-                raise GaveUp(exc.operation, exc.message) from None
-            delay = policy.delay(attempt)
-            DBOS.sleep(delay)
-            waited += delay
+            waited = _back_off(exc, attempt, waited)
             attempt += 1
+
+
+def _pay_and_ship(workflow_id: str, facts: OrderFacts, reservation: Reservation) -> dict[str, Any]:
+    """``pay_and_ship`` until it succeeds, retried like `_external` on transient failures,
+    each attempt starting from what the previous ones did; :class:`Halted` when it cannot."""
+    charged, attempt, waited = Charged(), 0, 0.0
+    while True:
+        try:
+            return _pay_and_ship_step(workflow_id, facts, reservation, charged, attempt)
+        except Halted as halted:
+            charged = halted.charged
+            if not isinstance(halted.error, Unavailable):
+                raise
+            try:
+                waited = _back_off(halted.error, attempt, waited)
+            except GaveUp as exc:
+                raise Halted(exc, charged) from None
+            attempt += 1
+
+
+def _back_off(exc: Unavailable, attempt: int, waited: float) -> float:
+    """Sleep durably before the next attempt after `exc`; the total waited then. Past the
+    retry policy's longest wait, :class:`GaveUp` instead."""
+    policy = _env().retry
+    if waited >= policy.max_wait:
+        raise GaveUp(exc.operation, exc.message) from None
+    delay = policy.delay(attempt)
+    DBOS.sleep(delay)
+    return waited + delay
 
 
 def _compensate(workflow_id: str, facts: OrderFacts, progress: Progress) -> None:
@@ -215,16 +268,13 @@ def _compensate(workflow_id: str, facts: OrderFacts, progress: Progress) -> None
 
 
 def _record(workflow_id: str, step: str, status: str, clock: StepClock, *, attempt: int = 0,
-            detail: dict[str, Any] | None = None, events: tuple[Any, ...] = (), retries: int = 0,
-            compensations: int = 0, order_status: str | None = None, order_id: str | None = None) -> None:
+            detail: dict[str, Any] | None = None, retries: int = 0, compensations: int = 0) -> None:
     env = _env()
     with env.db.session() as s:
-        fresh = history.record_step(
+        history.record_step(
             s, env.source, workflow_id=workflow_id, kind=KIND, step=step, status=status, clock=clock,
-            attempt=attempt, detail=detail, events=events, retries=retries, compensations=compensations,
+            attempt=attempt, detail=detail, retries=retries, compensations=compensations,
         )
-        if fresh and order_status is not None and order_id is not None:
-            _set_order_status(s, order_id, order_status)
 
 
 _ORDERS: Any = t.Order.__table__  # Core: no ORM synchronisation of a session that holds no orders
@@ -400,32 +450,61 @@ def _release_step(workflow_id: str, reservation: Reservation) -> None:
     boundary(workflow_id, "release", "done")
 
 
-@DBOS.step(name="marketpilot.order.ship")
-def _ship_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, payment: Payment,
-               attempt: int) -> dict[str, Any]:
-    """Buy the shipping label (idempotency key per run: a replay gets the same label back),
-    then, in one transaction: the steps ``label`` and ``fulfil`` are recorded (the locked
-    units become a sale, ``ShipmentCreated``, order ``shipped``), ``notify`` (e-mail and
-    webhook notifications) too, and the run completes. A failed label attempt is recorded
-    like any external call's and raises, so the workflow retries or compensates. A lock
-    already gone was committed by an earlier attempt of this step (locks outlive runs: see
-    RESERVATION_TTL_SECONDS); a replay finds the records and writes nothing again."""
+@DBOS.step(name="marketpilot.order.pay_and_ship")
+def _pay_and_ship_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, charged: Charged,
+                       attempt: int) -> dict[str, Any]:
+    """Authorise, capture and buy the shipping label, skipping what `charged` says earlier
+    attempts did (each call's idempotency key is per run: a replay gets the first answer
+    back). Then, in one transaction: the three calls are recorded, the locked units become a
+    sale (``fulfil``, ``ShipmentCreated``, order ``shipped``), ``notify`` (e-mail and webhook
+    notifications) is recorded, and the run completes. A call that fails ends the attempt:
+    what it did and the failure (``retry`` or ``failed``) are recorded in one transaction and
+    :class:`Halted` says what was done. A lock already gone was committed by an earlier
+    attempt of this step (locks outlive runs: see RESERVATION_TTL_SECONDS); a replay finds
+    the records and writes nothing again."""
     env = _env()
-    label = _buy_label(workflow_id, facts, attempt)
+    payments = env.payments
+    payment, captured, label = charged.payment, charged.captured, charged.label
+    done: list[_Done] = []
+    boundary(workflow_id, "ship", "start")
+    operation, clock = "authorize", StepClock()
+    try:
+        if payment is None:
+            payment = payments.authorize(amount_minor=facts.total_minor, currency=facts.currency,
+                                         reference=facts.order_id, idempotency_key=f"{workflow_id}:authorize")
+            done.append(_Done(operation, clock, clock.elapsed_ms, {"payment_id": payment.id, "status": payment.status},
+                              (PaymentAuthorized(payment_id=payment.id, order_id=facts.order_id,
+                                                 amount_minor=payment.amount_minor, currency=payment.currency),)))
+            boundary(workflow_id, "ship", "authorized")
+        if captured is None:
+            operation, clock = "capture", StepClock()
+            captured = payments.capture(payment.id, amount_minor=facts.total_minor,
+                                        idempotency_key=f"{workflow_id}:capture")
+            done.append(_Done(operation, clock, clock.elapsed_ms,
+                              {"payment_id": captured.id, "captured_minor": captured.captured_minor}))
+            boundary(workflow_id, "ship", "captured")
+        if label is None:
+            operation, clock = "label", StepClock()
+            label = _buy_label(workflow_id, facts)
+            done.append(_Done(operation, clock, clock.elapsed_ms, {"label_id": label.id,
+                                                                   "tracking_number": label.tracking_number,
+                                                                   "service": label.service}))
+            boundary(workflow_id, "ship", "labelled")
+    except ProviderError as exc:
+        _record_halt(workflow_id, facts, attempt, done, operation, clock, exc)
+        raise Halted(exc, Charged(payment, captured, label)) from None
+
     clock = StepClock()
-    data = {"tracking_number": label.value.tracking_number, "total_minor": facts.total_minor,
-            "currency": facts.currency, "payment_id": payment.id}
+    data = {"tracking_number": label.tracking_number, "total_minor": facts.total_minor, "currency": facts.currency,
+            "payment_id": payment.id}
     result = {"order_id": facts.order_id, "state": "completed", "outcome": "shipped", "reason": None,
-              "payment_id": payment.id, "label_id": label.value.id, "compensated": False,
-              "tracking_number": label.value.tracking_number}
-    # The label's record, the sale, the records and the run's completion commit together: a
+              "payment_id": payment.id, "label_id": label.id, "compensated": False,
+              "tracking_number": label.tracking_number}
+    # The calls' records, the sale, the records and the run's completion commit together: a
     # replay after the commit finds the locks gone and the records written, and writes
     # nothing again.
     with env.db.session() as s:
-        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="label", status="ok",
-                            clock=label.clock, attempt=attempt, elapsed_ms=label.elapsed_ms,
-                            detail={"label_id": label.value.id, "tracking_number": label.value.tracking_number,
-                                    "service": label.value.service})
+        _record_done(s, workflow_id, facts, attempt, done, order_status=None)
         for lock_id in reservation.lock_ids:
             try:
                 env.inventory.commit(lock_id, session=s)
@@ -437,7 +516,7 @@ def _ship_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, pa
         if history.record_step(
             s, env.source, workflow_id=workflow_id, kind=KIND, step="fulfil", status="ok", clock=clock,
             elapsed_ms=fulfil_ms, detail={"committed": list(reservation.lock_ids)},
-            events=(ShipmentCreated(shipment_id=label.value.id, order_id=facts.order_id, carrier=env.carrier.name,
+            events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=env.carrier.name,
                                     origin_region=facts.origin_region, destination_region=facts.shipping_region),),
         ):
             _set_order_status(s, facts.order_id, "shipped")
@@ -454,6 +533,54 @@ def _ship_step(workflow_id: str, facts: OrderFacts, reservation: Reservation, pa
         history.set_state(s, env.source, workflow_id, "completed", outcome="shipped", reason=None, result=result)
     boundary(workflow_id, "ship", "done")
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A provider call of this attempt that succeeded, to be recorded."""
+
+    step: str
+    clock: StepClock
+    elapsed_ms: float
+    detail: dict[str, Any]
+    events: tuple[Any, ...] = ()
+
+
+def _record_done(session: Any, workflow_id: str, facts: OrderFacts, attempt: int, done: list[_Done],
+                 order_status: str | None) -> None:
+    """Record the calls in `done` at `attempt`; a capture recorded moves the order to
+    `order_status` (None: the caller sets a later one)."""
+    env = _env()
+    for call in done:
+        fresh = history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step=call.step,
+                                    status="ok", clock=call.clock, attempt=attempt, elapsed_ms=call.elapsed_ms,
+                                    detail=call.detail, events=call.events)
+        if fresh and call.step == "capture" and order_status is not None:
+            _set_order_status(session, facts.order_id, order_status)
+
+
+def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[_Done], operation: str,
+                 clock: StepClock, error: ProviderError) -> None:
+    """One transaction: the calls of this attempt that succeeded, then the one that failed:
+    ``retry`` for a transient failure, ``failed`` otherwise (a declined authorisation emits
+    ``PaymentFailed``)."""
+    env = _env()
+    detail: dict[str, Any] = {"error": str(error)}
+    events: tuple[Any, ...] = ()
+    if isinstance(error, Unavailable):
+        status = "retry"
+    else:
+        status = "failed"
+        if isinstance(error, Declined):
+            detail["code"] = error.code
+            if operation == "authorize":
+                events = (PaymentFailed(payment_id="", order_id=facts.order_id, amount_minor=facts.total_minor,
+                                        currency=facts.currency, reason=error.code),)
+    with env.db.session() as s:
+        _record_done(s, workflow_id, facts, attempt, done, order_status="paid")
+        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step=operation, status=status,
+                            clock=clock, attempt=attempt, detail=detail, events=events,
+                            retries=1 if status == "retry" else 0)
 
 
 @DBOS.step(name="marketpilot.order.finish")
@@ -516,111 +643,58 @@ def _progress_step(workflow_id: str) -> tuple[OrderFacts | None, Progress]:
 # -- external steps --------------------------------------------------------------------------
 
 
-def _call(workflow_id: str, step: str, attempt: int, fn: Callable[[], T], ok: Callable[[T], dict[str, Any]],
-          *, events: Callable[[T], tuple[Any, ...]] = lambda _: (), failed_events: Callable[[Declined], tuple[Any, ...]]
-          = lambda _: (), compensation: bool = False, order_status: str | None = None, order_id: str | None = None) -> T:
-    """One attempt of an external call, recorded (retry / failed / ok) with its events."""
+def _compensating_call(workflow_id: str, step: str, attempt: int, fn: Callable[[], T],
+                       detail: Callable[[T], dict[str, Any]]) -> T:
+    """One attempt of an undoing call, recorded: ``compensated`` with `detail` of its answer,
+    ``retry`` (transient failure) or ``failed`` (declined), then re-raised."""
     clock = StepClock()
     boundary(workflow_id, step, "start")
-    value = _attempt(workflow_id, step, attempt, clock, fn, failed_events)
-    _record(workflow_id, step, "compensated" if compensation else "ok", clock, attempt=attempt, detail=ok(value),
-            events=events(value), compensations=1 if compensation else 0, order_status=order_status, order_id=order_id)
-    boundary(workflow_id, step, "done")
-    return value
-
-
-def _attempt(workflow_id: str, step: str, attempt: int, clock: StepClock, fn: Callable[[], T],
-             failed_events: Callable[[Declined], tuple[Any, ...]] = lambda _: ()) -> T:
-    """Call `fn`; a transient failure is recorded as ``retry`` and a decline as ``failed``
-    (with `failed_events`), then re-raised. Success is the caller's to record."""
     try:
-        return fn()
+        value = fn()
     except Unavailable as exc:
         _record(workflow_id, step, "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
         raise
     except Declined as exc:
-        _record(workflow_id, step, "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code},
-                events=failed_events(exc))
+        _record(workflow_id, step, "failed", clock, attempt=attempt, detail={"error": str(exc), "code": exc.code})
         raise
+    _record(workflow_id, step, "compensated", clock, attempt=attempt, detail=detail(value), compensations=1)
+    boundary(workflow_id, step, "done")
+    return value
 
 
-@DBOS.step(name="marketpilot.order.authorize")
-def _authorize_step(workflow_id: str, facts: OrderFacts, attempt: int) -> Payment:
-    payments = _env().payments
-    return _call(
-        workflow_id, "authorize", attempt,
-        lambda: payments.authorize(amount_minor=facts.total_minor, currency=facts.currency, reference=facts.order_id,
-                                   idempotency_key=f"{workflow_id}:authorize"),
-        lambda p: {"payment_id": p.id, "status": p.status},
-        events=lambda p: (PaymentAuthorized(payment_id=p.id, order_id=facts.order_id, amount_minor=p.amount_minor,
-                                            currency=p.currency),),
-        failed_events=lambda exc: (PaymentFailed(payment_id="", order_id=facts.order_id, amount_minor=facts.total_minor,
-                                                 currency=facts.currency, reason=exc.code),),
-    )
-
-
-@DBOS.step(name="marketpilot.order.capture")
-def _capture_step(workflow_id: str, facts: OrderFacts, payment_id: str, attempt: int) -> Payment:
-    payments = _env().payments
-    return _call(
-        workflow_id, "capture", attempt,
-        lambda: payments.capture(payment_id, amount_minor=facts.total_minor, idempotency_key=f"{workflow_id}:capture"),
-        lambda p: {"payment_id": p.id, "captured_minor": p.captured_minor},
-        order_status="paid", order_id=facts.order_id,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Timed:
-    """A bought label and the time its calls took (its record is written later)."""
-
-    value: Label
-    clock: StepClock
-    elapsed_ms: float
-
-
-def _buy_label(workflow_id: str, facts: OrderFacts, attempt: int) -> _Timed:
-    """The cheapest rate's label, inside the ship step. A failed attempt is recorded (retry or
-    failed, by `_attempt` as for every provider call) and raises; a bought label is recorded
-    by the ship step with the sale, in its transaction."""
+def _buy_label(workflow_id: str, facts: OrderFacts) -> Label:
+    """The label of the cheapest rate (rate quotes are reused per lane: see the carrier)."""
     carrier = _env().carrier
     origin, destination = facts.origin_region or "EU", facts.shipping_region or "EU"
     weight = GRAMS_PER_UNIT * facts.units
-
-    def buy() -> Label:
-        rates = carrier.rates(origin=origin, destination=destination, weight_grams=weight)
-        cheapest = min(rates, key=lambda r: r.amount_minor)
-        return carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
-                                    destination=destination, weight_grams=weight,
-                                    idempotency_key=f"{workflow_id}:label")
-
-    clock = StepClock()
-    boundary(workflow_id, "ship", "start")
-    label = _attempt(workflow_id, "label", attempt, clock, buy)
-    boundary(workflow_id, "ship", "labelled")
-    return _Timed(label, clock, clock.elapsed_ms)
+    rates = carrier.rates(origin=origin, destination=destination, weight_grams=weight)
+    cheapest = min(rates, key=lambda r: r.amount_minor)
+    return carrier.create_label(reference=facts.order_id, service=cheapest.service, origin=origin,
+                                destination=destination, weight_grams=weight, idempotency_key=f"{workflow_id}:label")
 
 
 @DBOS.step(name="marketpilot.order.void")
 def _void_step(workflow_id: str, payment_id: str, attempt: int) -> Payment:
     payments = _env().payments
-    return _call(workflow_id, "void", attempt,
-                 lambda: payments.void(payment_id, idempotency_key=f"{workflow_id}:void"),
-                 lambda p: {"payment_id": p.id, "status": p.status}, compensation=True)
+    return _compensating_call(workflow_id, "void", attempt,
+                              lambda: payments.void(payment_id, idempotency_key=f"{workflow_id}:void"),
+                              lambda p: {"payment_id": p.id, "status": p.status})
 
 
 @DBOS.step(name="marketpilot.order.refund")
 def _refund_step(workflow_id: str, payment_id: str, amount_minor: int, attempt: int) -> Any:
     payments = _env().payments
-    return _call(workflow_id, "refund", attempt,
-                 lambda: payments.refund(payment_id, amount_minor=amount_minor, idempotency_key=f"{workflow_id}:refund"),
-                 lambda r: {"refund_id": r.id, "amount_minor": r.amount_minor}, compensation=True)
+    return _compensating_call(
+        workflow_id, "refund", attempt,
+        lambda: payments.refund(payment_id, amount_minor=amount_minor, idempotency_key=f"{workflow_id}:refund"),
+        lambda r: {"refund_id": r.id, "amount_minor": r.amount_minor},
+    )
 
 
 @DBOS.step(name="marketpilot.order.cancel_label")
 def _cancel_label_step(workflow_id: str, label_id: str, attempt: int) -> Label:
     carrier = _env().carrier
-    return _call(workflow_id, "cancel_label", attempt,
-                 lambda: carrier.cancel_label(label_id, idempotency_key=f"{workflow_id}:cancel_label"),
-                 lambda lb: {"label_id": lb.id, "status": lb.status}, compensation=True)
+    return _compensating_call(workflow_id, "cancel_label", attempt,
+                              lambda: carrier.cancel_label(label_id, idempotency_key=f"{workflow_id}:cancel_label"),
+                              lambda lb: {"label_id": lb.id, "status": lb.status})
 

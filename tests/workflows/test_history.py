@@ -1,0 +1,54 @@
+"""Step records: one per run/step/attempt, except that an outcome replaces a ``retry`` of the
+same attempt (the worker died after recording the transient failure and before DBOS
+checkpointed it, and the replay of that attempt got an answer)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from wf_support import Runtime, steps
+
+from marketpilot.platform.db import schema as t
+from marketpilot.workflows import history
+from marketpilot.workflows.events import WorkflowStepRecorded
+from marketpilot.workflows.history import StepClock
+
+RUN = "order:history-test"
+
+
+def _record(runtime: Runtime, status: str, *, attempt: int = 0, detail: dict[str, object] | None = None) -> bool:
+    with runtime.db.session() as s:
+        return history.record_step(s, runtime.source, workflow_id=RUN, kind="order", step="capture", status=status,
+                                   clock=StepClock(), attempt=attempt, detail=detail,
+                                   retries=1 if status == "retry" else 0)
+
+
+def _recorded_statuses(runtime: Runtime) -> list[str]:
+    with runtime.db.read() as s:
+        rows = s.scalars(select(t.OutboxEvent.data).where(t.OutboxEvent.type == WorkflowStepRecorded.TYPE)
+                         .order_by(t.OutboxEvent.position))
+        return [row["status"] for row in rows if row["workflow_id"] == RUN]
+
+
+def test_an_outcome_replaces_a_retry_of_the_same_attempt_once(runtime: Runtime) -> None:
+    with runtime.db.session() as s:
+        history.open_run(s, runtime.source, workflow_id=RUN, kind="order", subject_id="o1", seller_id="s1")
+    assert _record(runtime, "retry", detail={"error": "HTTP 503"})
+    assert not _record(runtime, "retry", detail={"error": "HTTP 503"})  # the same failure again: no new record
+
+    assert _record(runtime, "ok", detail={"captured_minor": 1000})
+    [row] = steps(runtime.db, RUN)
+    assert (row.status, row.attempt, row.detail) == ("ok", 0, {"captured_minor": 1000})
+
+    # An outcome is never replaced, by a retry or by another outcome.
+    assert not _record(runtime, "retry", detail={"error": "HTTP 503"})
+    assert not _record(runtime, "failed", detail={"error": "declined"})
+    assert [r.status for r in steps(runtime.db, RUN)] == ["ok"]
+    assert _recorded_statuses(runtime) == ["retry", "ok"]
+
+
+def test_attempts_are_recorded_apart(runtime: Runtime) -> None:
+    with runtime.db.session() as s:
+        history.open_run(s, runtime.source, workflow_id=RUN, kind="order", subject_id="o1", seller_id="s1")
+    assert _record(runtime, "retry", attempt=0)
+    assert _record(runtime, "ok", attempt=1)
+    assert [(r.attempt, r.status) for r in steps(runtime.db, RUN)] == [(0, "retry"), (1, "ok")]
