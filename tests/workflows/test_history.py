@@ -11,6 +11,7 @@ from marketpilot.platform.db import schema as t
 from marketpilot.workflows import history
 from marketpilot.workflows.events import WorkflowStepRecorded
 from marketpilot.workflows.history import StepClock
+from marketpilot.workflows.tables import WorkflowRun
 
 RUN = "order:history-test"
 
@@ -52,3 +53,23 @@ def test_attempts_are_recorded_apart(runtime: Runtime) -> None:
     assert _record(runtime, "retry", attempt=0)
     assert _record(runtime, "ok", attempt=1)
     assert [(r.attempt, r.status) for r in steps(runtime.db, RUN)] == [(0, "retry"), (1, "ok")]
+
+
+def test_a_batch_writes_only_the_attempts_not_recorded_and_their_events(runtime: Runtime) -> None:
+    with runtime.db.session() as s:
+        history.open_run(s, runtime.source, workflow_id=RUN, kind="order", subject_id="o1", seller_id="s1")
+    assert _record(runtime, "ok")  # capture, attempt 0, recorded before the batch
+    batch = [
+        history.StepRecord("authorize", "ok", StepClock(), detail={"payment_id": "p1"}),
+        history.StepRecord("capture", "ok", StepClock(), detail={"captured_minor": 5}),
+        history.StepRecord("label", "retry", StepClock(), detail={"error": "HTTP 503"}, retries=1),
+    ]
+    with runtime.db.session() as s:
+        written = history.record_steps(s, runtime.source, workflow_id=RUN, kind="order", records=batch)
+    assert written == [True, False, True]
+    assert [(r.step, r.status) for r in steps(runtime.db, RUN)] == [("capture", "ok"), ("authorize", "ok"),
+                                                                   ("label", "retry")]
+    assert _recorded_statuses(runtime) == ["ok", "ok", "retry"]  # no second event for the capture
+    with runtime.db.read() as s:
+        run = s.get(WorkflowRun, RUN)
+        assert run is not None and run.retries == 1

@@ -12,7 +12,8 @@ and the crash tests use it to kill the worker at a chosen boundary.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -95,7 +96,7 @@ def _insert_step(dialect: Any) -> Any:
         set_={column: insert.excluded[column] for column in ("status", "detail", "started_at", "finished_at",
                                                             "duration_ms")},
         where=(STEPS_TABLE.c.status == _SUPERSEDED) & (insert.excluded.status != _SUPERSEDED),
-    ).returning(STEPS_TABLE.c.id)
+    ).returning(STEPS_TABLE.c.step, STEPS_TABLE.c.attempt)
 
 
 _INSERT_STEP = {name: _insert_step(dialect) for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
@@ -105,37 +106,55 @@ _INSERT_RUN = {
 }
 
 
-def record_step(
-    session: Session,
-    source: str,
-    *,
-    workflow_id: str,
-    kind: str,
-    step: str,
-    status: str,
-    clock: StepClock,
-    attempt: int = 0,
-    detail: dict[str, Any] | None = None,
-    events: Iterable[EventData] = (),
-    retries: int = 0,
-    compensations: int = 0,
-    elapsed_ms: float | None = None,
-) -> bool:
-    """Record one step attempt and emit its events; False (and nothing written) if this
-    attempt was recorded before (with an outcome: see ``_INSERT_STEP`` for a ``retry``).
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step attempt to record (see :func:`record_steps`)."""
 
-    One statement decides: the insert does nothing on the run/step/attempt key it finds taken
-    (no read first, no ORM unit of work), and the events follow only a written row."""
+    step: str
+    status: str
+    clock: StepClock
+    attempt: int = 0
+    detail: dict[str, Any] | None = None
+    events: tuple[EventData, ...] = ()
+    retries: int = 0
+    compensations: int = 0
+    elapsed_ms: float | None = None
+
+
+def record_step(session: Session, source: str, *, workflow_id: str, kind: str, step: str, status: str,
+                clock: StepClock, attempt: int = 0, detail: dict[str, Any] | None = None,
+                events: Iterable[EventData] = (), retries: int = 0, compensations: int = 0,
+                elapsed_ms: float | None = None) -> bool:
+    """Record one step attempt and emit its events: :func:`record_steps` of one."""
+    record = StepRecord(step, status, clock, attempt, detail, tuple(events), retries, compensations, elapsed_ms)
+    return record_steps(session, source, workflow_id=workflow_id, kind=kind, records=(record,))[0]
+
+
+def record_steps(session: Session, source: str, *, workflow_id: str, kind: str,
+                 records: Sequence[StepRecord]) -> list[bool]:
+    """Record step attempts of one run and emit their events; for each, False (and nothing
+    written) if that attempt was recorded before (with an outcome: see ``_INSERT_STEP`` for a
+    ``retry``).
+
+    One insert decides for all of them (it does nothing on a run/step/attempt key it finds
+    taken: no read first, no ORM unit of work), one more writes the events of those written,
+    and the run's counters change only with retries or compensations: a transaction that
+    records a whole step's work holds the embedded database's single writer for three
+    statements, not two per record."""
     now = utcnow()
-    detail = detail or {}
-    duration_ms = clock.elapsed_ms if elapsed_ms is None else elapsed_ms
-    inserted = session.execute(
-        _INSERT_STEP[_dialect_of(session)],
-        {"workflow_id": workflow_id, "step": step, "attempt": attempt, "status": status, "detail": detail,
-         "started_at": clock.started_at, "finished_at": now, "duration_ms": duration_ms},
-    )
-    if inserted.first() is None:
-        return False
+    durations = [r.clock.elapsed_ms if r.elapsed_ms is None else r.elapsed_ms for r in records]
+    written = {
+        (row.step, row.attempt)
+        for row in session.execute(
+            _INSERT_STEP[_dialect_of(session)],
+            [{"workflow_id": workflow_id, "step": r.step, "attempt": r.attempt, "status": r.status,
+              "detail": r.detail or {}, "started_at": r.clock.started_at, "finished_at": now, "duration_ms": ms}
+             for r, ms in zip(records, durations, strict=True)],
+        )
+    }
+    fresh = [(r.step, r.attempt) in written for r in records]
+    retries = sum(r.retries for r, new in zip(records, fresh, strict=True) if new)
+    compensations = sum(r.compensations for r, new in zip(records, fresh, strict=True) if new)
     if retries or compensations:  # the run row changes only with its counters (hot path: one write less)
         values: dict[str, Any] = {"updated_at": now}
         if retries:
@@ -143,18 +162,14 @@ def record_step(
         if compensations:
             values["compensations"] = RUNS_TABLE.c.compensations + compensations
         session.execute(update(RUNS_TABLE).where(RUNS_TABLE.c.id == workflow_id).values(**values))
-    outbox.append_many(
-        session,
-        [
-            WorkflowStepRecorded(
-                workflow_id=workflow_id, kind=kind, step=step, attempt=attempt, status=status,
-                duration_ms=round(duration_ms, 3), detail=detail,
-            ),
-            *events,
-        ],
-        source,
-    )
-    return True
+    events: list[EventData] = []
+    for r, ms, new in zip(records, durations, fresh, strict=True):
+        if new:
+            events.append(WorkflowStepRecorded(workflow_id=workflow_id, kind=kind, step=r.step, attempt=r.attempt,
+                                               status=r.status, duration_ms=round(ms, 3), detail=r.detail or {}))
+            events.extend(r.events)
+    outbox.append_many(session, events, source)
+    return fresh
 
 
 def open_run(

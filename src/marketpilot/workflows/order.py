@@ -47,7 +47,7 @@ from marketpilot.workflows import history
 from marketpilot.workflows.base import FraudVerdict, OrderFacts, OrderLineFacts
 from marketpilot.workflows.environment import current as _env
 from marketpilot.workflows.events import ManualTaskOpened, OrderNotification
-from marketpilot.workflows.history import StepClock, boundary
+from marketpilot.workflows.history import StepClock, StepRecord, boundary
 from marketpilot.workflows.integrations.carrier import Label
 from marketpilot.workflows.integrations.errors import Declined, ProviderError, Unavailable
 from marketpilot.workflows.integrations.payments import Payment
@@ -327,15 +327,18 @@ def _load_step(workflow_id: str, order_id: str) -> Loaded | None:
             boundary(workflow_id, "load", "reserved")
         history.open_run(s, env.source, workflow_id=workflow_id, kind=KIND, subject_id=order_id,
                          seller_id=facts.seller_id)
-        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="load", status="ok",
-                            clock=clock, elapsed_ms=loaded_ms,
-                            detail={"lines": len(facts.lines), "total_minor": facts.total_minor})
-        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step="fraud", status="ok",
-                            clock=fraud_clock, elapsed_ms=fraud_ms,
-                            detail={"decision": verdict.decision, "reason": verdict.reason, "score": verdict.score,
-                                    "reasons": list(verdict.reasons)})
+        records = [
+            StepRecord("load", "ok", clock, detail={"lines": len(facts.lines), "total_minor": facts.total_minor},
+                       elapsed_ms=loaded_ms),
+            StepRecord("fraud", "ok", fraud_clock, detail={"decision": verdict.decision, "reason": verdict.reason,
+                                                           "score": verdict.score, "reasons": list(verdict.reasons)},
+                       elapsed_ms=fraud_ms),
+        ]
         if lock_ids is not None:
-            _record_reservation(s, workflow_id, facts, reserve_clock, lock_ids, error)
+            records.append(_reservation_record(reserve_clock, lock_ids, error))
+        written = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND, records=records)
+        if error is not None and written[-1]:
+            _set_order_status(s, facts.order_id, "failed")
     boundary(workflow_id, "load", "done")
     return Loaded(facts, verdict, Reservation(tuple(lock_ids)) if lock_ids is not None and error is None else None)
 
@@ -409,15 +412,10 @@ def _take_locks(session: Any, workflow_id: str, facts: OrderFacts,
     return lock_ids, None
 
 
-def _record_reservation(session: Any, workflow_id: str, facts: OrderFacts, clock: StepClock, lock_ids: list[str],
-                        error: str | None) -> None:
-    env = _env()
+def _reservation_record(clock: StepClock, lock_ids: list[str], error: str | None) -> StepRecord:
     if error is None:
-        history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step="reserve", status="ok",
-                            clock=clock, detail={"locks": lock_ids})
-    elif history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step="reserve",
-                             status="failed", clock=clock, detail={"error": error}):
-        _set_order_status(session, facts.order_id, "failed")
+        return StepRecord("reserve", "ok", clock, detail={"locks": lock_ids})
+    return StepRecord("reserve", "failed", clock, detail={"error": error})
 
 
 @DBOS.step(name="marketpilot.order.reserve")
@@ -429,7 +427,10 @@ def _reserve_step(workflow_id: str, facts: OrderFacts) -> Reservation | None:
     with env.db.session() as s:
         existing = _existing_locks(s, workflow_id, facts)
         lock_ids, error = _take_locks(s, workflow_id, facts, existing)
-        _record_reservation(s, workflow_id, facts, clock, lock_ids, error)
+        [written] = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND,
+                                         records=(_reservation_record(clock, lock_ids, error),))
+        if error is not None and written:
+            _set_order_status(s, facts.order_id, "failed")
     boundary(workflow_id, "reserve", "done")
     return Reservation(tuple(lock_ids)) if error is None else None
 
@@ -465,30 +466,33 @@ def _pay_and_ship_step(workflow_id: str, facts: OrderFacts, reservation: Reserva
     env = _env()
     payments = env.payments
     payment, captured, label = charged.payment, charged.captured, charged.label
-    done: list[_Done] = []
+    done: list[StepRecord] = []  # the calls of this attempt that succeeded, to record
     boundary(workflow_id, "ship", "start")
     operation, clock = "authorize", StepClock()
     try:
         if payment is None:
             payment = payments.authorize(amount_minor=facts.total_minor, currency=facts.currency,
                                          reference=facts.order_id, idempotency_key=f"{workflow_id}:authorize")
-            done.append(_Done(operation, clock, clock.elapsed_ms, {"payment_id": payment.id, "status": payment.status},
-                              (PaymentAuthorized(payment_id=payment.id, order_id=facts.order_id,
-                                                 amount_minor=payment.amount_minor, currency=payment.currency),)))
+            done.append(StepRecord(operation, "ok", clock, attempt, {"payment_id": payment.id, "status": payment.status},
+                                   (PaymentAuthorized(payment_id=payment.id, order_id=facts.order_id,
+                                                      amount_minor=payment.amount_minor, currency=payment.currency),),
+                                   elapsed_ms=clock.elapsed_ms))
             boundary(workflow_id, "ship", "authorized")
         if captured is None:
             operation, clock = "capture", StepClock()
             captured = payments.capture(payment.id, amount_minor=facts.total_minor,
                                         idempotency_key=f"{workflow_id}:capture")
-            done.append(_Done(operation, clock, clock.elapsed_ms,
-                              {"payment_id": captured.id, "captured_minor": captured.captured_minor}))
+            done.append(StepRecord(operation, "ok", clock, attempt,
+                                   {"payment_id": captured.id, "captured_minor": captured.captured_minor},
+                                   elapsed_ms=clock.elapsed_ms))
             boundary(workflow_id, "ship", "captured")
         if label is None:
             operation, clock = "label", StepClock()
             label = _buy_label(workflow_id, facts)
-            done.append(_Done(operation, clock, clock.elapsed_ms, {"label_id": label.id,
-                                                                   "tracking_number": label.tracking_number,
-                                                                   "service": label.service}))
+            done.append(StepRecord(operation, "ok", clock, attempt, {"label_id": label.id,
+                                                                     "tracking_number": label.tracking_number,
+                                                                     "service": label.service},
+                                   elapsed_ms=clock.elapsed_ms))
             boundary(workflow_id, "ship", "labelled")
     except ProviderError as exc:
         _record_halt(workflow_id, facts, attempt, done, operation, clock, exc)
@@ -500,66 +504,37 @@ def _pay_and_ship_step(workflow_id: str, facts: OrderFacts, reservation: Reserva
     result = {"order_id": facts.order_id, "state": "completed", "outcome": "shipped", "reason": None,
               "payment_id": payment.id, "label_id": label.id, "compensated": False,
               "tracking_number": label.tracking_number}
-    # The calls' records, the sale, the records and the run's completion commit together: a
+    # The calls' records, the sale, its records and the run's completion commit together: a
     # replay after the commit finds the locks gone and the records written, and writes
-    # nothing again.
+    # nothing again. Everything but the writes is built before the transaction starts.
+    shipped = ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=env.carrier.name,
+                              origin_region=facts.origin_region, destination_region=facts.shipping_region)
+    notifications = (
+        OrderNotification(order_id=facts.order_id, channel="email", recipient=f"user:{facts.user_id}",
+                          template="order_shipped", data=data),
+        OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
+                          template="order.shipped", data=data),
+    )
     with env.db.session() as s:
-        _record_done(s, workflow_id, facts, attempt, done, order_status=None)
         for lock_id in reservation.lock_ids:
             try:
                 env.inventory.commit(lock_id, session=s)
             except NotFound:  # raised before any write: the transaction goes on
                 pass
         boundary(workflow_id, "ship", "committed")
-        fulfil_ms = clock.elapsed_ms
-        notify_clock = StepClock()
-        if history.record_step(
-            s, env.source, workflow_id=workflow_id, kind=KIND, step="fulfil", status="ok", clock=clock,
-            elapsed_ms=fulfil_ms, detail={"committed": list(reservation.lock_ids)},
-            events=(ShipmentCreated(shipment_id=label.id, order_id=facts.order_id, carrier=env.carrier.name,
-                                    origin_region=facts.origin_region, destination_region=facts.shipping_region),),
-        ):
+        fulfil = StepRecord("fulfil", "ok", clock, detail={"committed": list(reservation.lock_ids)}, events=(shipped,),
+                            elapsed_ms=clock.elapsed_ms)
+        notify = StepRecord("notify", "ok", StepClock(), detail={"channels": ["email", "webhook"]}, events=notifications)
+        *_, fulfilled, _ = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND,
+                                                records=(*done, fulfil, notify))
+        if fulfilled:
             _set_order_status(s, facts.order_id, "shipped")
-        history.record_step(
-            s, env.source, workflow_id=workflow_id, kind=KIND, step="notify", status="ok", clock=notify_clock,
-            detail={"channels": ["email", "webhook"]},
-            events=(
-                OrderNotification(order_id=facts.order_id, channel="email", recipient=f"user:{facts.user_id}",
-                                  template="order_shipped", data=data),
-                OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
-                                  template="order.shipped", data=data),
-            ),
-        )
         history.set_state(s, env.source, workflow_id, "completed", outcome="shipped", reason=None, result=result)
     boundary(workflow_id, "ship", "done")
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class _Done:
-    """A provider call of this attempt that succeeded, to be recorded."""
-
-    step: str
-    clock: StepClock
-    elapsed_ms: float
-    detail: dict[str, Any]
-    events: tuple[Any, ...] = ()
-
-
-def _record_done(session: Any, workflow_id: str, facts: OrderFacts, attempt: int, done: list[_Done],
-                 order_status: str | None) -> None:
-    """Record the calls in `done` at `attempt`; a capture recorded moves the order to
-    `order_status` (None: the caller sets a later one)."""
-    env = _env()
-    for call in done:
-        fresh = history.record_step(session, env.source, workflow_id=workflow_id, kind=KIND, step=call.step,
-                                    status="ok", clock=call.clock, attempt=attempt, elapsed_ms=call.elapsed_ms,
-                                    detail=call.detail, events=call.events)
-        if fresh and call.step == "capture" and order_status is not None:
-            _set_order_status(session, facts.order_id, order_status)
-
-
-def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[_Done], operation: str,
+def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[StepRecord], operation: str,
                  clock: StepClock, error: ProviderError) -> None:
     """One transaction: the calls of this attempt that succeeded, then the one that failed:
     ``retry`` for a transient failure, ``failed`` otherwise (a declined authorisation emits
@@ -576,11 +551,11 @@ def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[_
             if operation == "authorize":
                 events = (PaymentFailed(payment_id="", order_id=facts.order_id, amount_minor=facts.total_minor,
                                         currency=facts.currency, reason=error.code),)
+    failure = StepRecord(operation, status, clock, attempt, detail, events, retries=1 if status == "retry" else 0)
     with env.db.session() as s:
-        _record_done(s, workflow_id, facts, attempt, done, order_status="paid")
-        history.record_step(s, env.source, workflow_id=workflow_id, kind=KIND, step=operation, status=status,
-                            clock=clock, attempt=attempt, detail=detail, events=events,
-                            retries=1 if status == "retry" else 0)
+        written = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND, records=(*done, failure))
+        if any(new and call.step == "capture" for call, new in zip(done, written, strict=False)):
+            _set_order_status(s, facts.order_id, "paid")
 
 
 @DBOS.step(name="marketpilot.order.finish")
