@@ -306,9 +306,9 @@ def _run_workers(home: Path, args: argparse.Namespace) -> float:
 
 def _machine_speed() -> float:
     """Seconds one core takes for 10 million iterations of a plain Python loop, the best of
-    three: how fast this machine is right now. The virtual machines these figures come from
-    have measured 0.66 s and 1.17 s within the same hour, so a run's figures are read against
-    it (and against the anchor), not against another day's."""
+    three: how fast this machine is right now. The virtual machine of 2026-11-24 slowed by
+    about 60% within an hour (the same loop at module level: 0.66 s, then 1.17 s), so a run's
+    figures are read against it (and against the anchor), not against another day's."""
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()

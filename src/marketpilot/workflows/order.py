@@ -554,7 +554,7 @@ def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[S
     failure = StepRecord(operation, status, clock, attempt, detail, events, retries=1 if status == "retry" else 0)
     with env.db.session() as s:
         written = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND, records=(*done, failure))
-        if any(new and call.step == "capture" for call, new in zip(done, written, strict=False)):
+        if any(new and call.step == "capture" for call, new in zip(done, written[:-1], strict=True)):
             _set_order_status(s, facts.order_id, "paid")
 
 
