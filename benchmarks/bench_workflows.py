@@ -112,6 +112,28 @@ def _wait_for_runs(shop: _Shop, prefix: str, n: int) -> None:
     raise TimeoutError(f"{prefix}*: not all {n} runs ended within 600 s")
 
 
+def _wait_for_dbos_runs(settings: Any, workflow_name: str, n: int) -> None:
+    """Wait until `n` runs of `workflow_name` have ended, by one count of DBOS's system
+    database every 50 ms: the anchor bursts are waited for as the order bursts are (the anchor
+    writes nothing to the app database), so neither pays for polling each handle."""
+    import sqlalchemy as sa
+
+    from marketpilot.platform import durable
+
+    engine = sa.create_engine(durable.system_database_url(settings))
+    ended = sa.text("SELECT count(*) FROM workflow_status WHERE name = :name AND status IN ('SUCCESS', 'ERROR')")
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(ended, {"name": workflow_name}).scalar_one() >= n:
+                    return
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise TimeoutError(f"{workflow_name}: not all {n} runs ended within 600 s")
+
+
 def _marketplace(home: Path, units: int) -> tuple[_Shop, Any, Any, Any]:
     """A new home with one seller and one listing of `units` units; the order service and the
     two sandboxes (started) on loopback."""
@@ -221,6 +243,7 @@ def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.burst):
             with SetWorkflowID(uuid.uuid4().hex):
                 anchors.append(queue.enqueue(_anchor_workflow))
+        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst + args.orders + 20)
         for h in anchors:
             h.get_result(polling_interval_sec=0.01)
         out["anchor_burst_per_s"] = round(args.burst / (time.perf_counter() - t0), 1)
@@ -255,8 +278,9 @@ def _worker_main(home: Path, executor_id: str, payment_url: str, carrier_url: st
         installation.close()
 
 
-def _run_workers(home: Path, args: argparse.Namespace) -> float:
-    """Series (e): orders/s of a burst run by `args.workers` worker processes."""
+def _run_workers(home: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Series (e): orders/s of a burst run by `args.workers` worker processes, and runs/s of
+    the same burst of anchor runs on the same workers (what DBOS alone allows them here)."""
     from marketpilot.domain.entities import OrderIn, OrderLineIn
     from marketpilot.platform import durable
     from marketpilot.workflows import engine
@@ -288,7 +312,15 @@ def _run_workers(home: Path, args: argparse.Namespace) -> float:
         elapsed = time.perf_counter() - t0
         assert all(r["state"] == "completed" for r in results), [r for r in results if r["state"] != "completed"][:3]
         assert len(payments.sandbox.records()["captures"]) == args.burst
-        return round(args.burst / elapsed, 1)
+        orders_per_s = round(args.burst / elapsed, 1)
+
+        t0 = time.perf_counter()
+        for _ in range(args.burst):
+            client.enqueue({"queue_name": engine.ORDER_QUEUE, "workflow_name": "bench.anchor",
+                            "workflow_id": uuid.uuid4().hex})
+        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst)
+        return {"workers_burst_per_s": orders_per_s,
+                "workers_anchor_burst_per_s": round(args.burst / (time.perf_counter() - t0), 1)}
     finally:
         for proc in workers:
             if proc.stdin is not None:
@@ -327,8 +359,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--queue-polling", type=float, default=0.01)
     parser.add_argument("--workers", type=int, default=0, help="also run the burst on this many worker processes")
+    parser.add_argument("--workers-only", action="store_true",
+                        help="only series (e) and its anchor burst (needs --workers)")
     parser.add_argument("--as-worker", nargs=6, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workers_only and not args.workers:
+        parser.error("--workers-only needs --workers N")
     if args.as_worker:
         home, executor_id, payment_url, carrier_url, concurrency, polling = args.as_worker
         _worker_main(Path(home), executor_id, payment_url, carrier_url, int(concurrency), float(polling))
@@ -337,10 +373,18 @@ def main() -> None:
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="mp-bench-wf-") as tmp:
             speed = _machine_speed()
-            runs.append(_run_once(Path(tmp) / "home", args))
+            runs.append({} if args.workers_only else _run_once(Path(tmp) / "home", args))
             if args.workers:
-                runs[-1]["workers_burst_per_s"] = _run_workers(Path(tmp) / "home-workers", args)
+                runs[-1].update(_run_workers(Path(tmp) / "home-workers", args))
             runs[-1]["machine_loop_s"] = round(statistics.mean([speed, _machine_speed()]), 3)
+    if args.workers_only:
+        print(json.dumps({
+            "benchmark": "workflows", "series": "worker processes only", "runs": args.runs, "burst": args.burst,
+            "concurrency": args.concurrency, "worker_processes": args.workers, "queue_polling_s": args.queue_polling,
+            "orders_per_s_worker_processes": statistics.median(r["workers_burst_per_s"] for r in runs),
+            "anchor_runs_per_s_worker_processes": statistics.median(r["workers_anchor_burst_per_s"] for r in runs),
+            "machine_loop_s": statistics.median(r["machine_loop_s"] for r in runs), "per_run": runs}, indent=2))
+        return
 
     def median(key: str, field: str) -> float:
         return round(statistics.median(r[key][field] for r in runs), 2)
@@ -362,7 +406,9 @@ def main() -> None:
                        "burst": args.burst, "concurrency": args.concurrency,
                        **({"worker_processes": args.workers,
                            "orders_per_s_worker_processes": round(statistics.median(
-                               r["workers_burst_per_s"] for r in runs), 1)} if args.workers else {})},
+                               r["workers_burst_per_s"] for r in runs), 1),
+                           "anchor_runs_per_s_worker_processes": round(statistics.median(
+                               r["workers_anchor_burst_per_s"] for r in runs), 1)} if args.workers else {})},
         "ratio_p50_order_vs_anchor": round(median("order_direct", "p50_ms") / anchor_p50, 2),
         "machine_loop_s": statistics.median(r["machine_loop_s"] for r in runs),
         "per_run": runs,

@@ -9,7 +9,7 @@ from wf_support import Runtime, steps
 
 from marketpilot.platform.db import schema as t
 from marketpilot.workflows import history
-from marketpilot.workflows.events import WorkflowStepRecorded
+from marketpilot.workflows.events import WorkflowStateChanged, WorkflowStepRecorded
 from marketpilot.workflows.history import StepClock
 from marketpilot.workflows.tables import WorkflowRun
 
@@ -73,3 +73,32 @@ def test_a_batch_writes_only_the_attempts_not_recorded_and_their_events(runtime:
     with runtime.db.read() as s:
         run = s.get(WorkflowRun, RUN)
         assert run is not None and run.retries == 1
+
+
+def _run_row(runtime: Runtime) -> WorkflowRun:
+    with runtime.db.read() as s:
+        run = s.get(WorkflowRun, RUN)
+        assert run is not None
+        return run
+
+
+def _state_events(runtime: Runtime) -> list[tuple[str, str | None]]:
+    with runtime.db.read() as s:
+        rows = s.scalars(select(t.OutboxEvent.data).where(t.OutboxEvent.type == WorkflowStateChanged.TYPE)
+                         .order_by(t.OutboxEvent.position))
+        return [(row["state"], row.get("outcome")) for row in rows if row["workflow_id"] == RUN]
+
+
+def test_set_state_moves_the_run_once_per_change_on_a_core_connection(runtime: Runtime) -> None:
+    with runtime.db.write() as c:  # the hot paths' Core connection, not an ORM session
+        history.open_run(c, runtime.source, workflow_id=RUN, kind="order", subject_id="o1", seller_id="s1")
+        history.set_state(c, runtime.source, RUN, "running", human_steps=1)  # same state and outcome: no move...
+    assert _run_row(runtime).human_steps == 0  # ...so nothing changes, not even the counter
+    with runtime.db.write() as c:
+        history.set_state(c, runtime.source, RUN, "waiting", outcome="review", human_steps=1)
+        history.set_state(c, runtime.source, RUN, "completed", outcome="shipped", result={"label_id": "L1"})
+        history.set_state(c, runtime.source, RUN, "completed", outcome="shipped", result={"label_id": "L2"})
+    run = _run_row(runtime)
+    assert (run.state, run.outcome, run.human_steps, run.result) == ("completed", "shipped", 1, {"label_id": "L1"})
+    assert run.finished_at is not None
+    assert _state_events(runtime) == [("running", None), ("waiting", "review"), ("completed", "shipped")]

@@ -25,6 +25,7 @@ from marketpilot.domain.errors import Conflict, InsufficientStock, NotFound
 from marketpilot.domain.events import InventoryChanged
 from marketpilot.platform.db import Database
 from marketpilot.platform.db import schema as t
+from marketpilot.platform.db.engine import Executor
 from marketpilot.platform.db.schema import utcnow
 from marketpilot.platform.events import outbox
 
@@ -80,7 +81,7 @@ def level(row: StockRow) -> InventoryLevel:
     )
 
 
-def emit_changed(session: Session, row: StockRow, reason: str, source: str) -> None:
+def emit_changed(session: Executor, row: StockRow, reason: str, source: str) -> None:
     outbox.append(
         session,
         InventoryChanged(
@@ -100,7 +101,7 @@ class InventoryService:
         self.source = source
 
     @contextmanager
-    def _transaction(self, session: Session | None) -> Iterator[Session]:
+    def _transaction(self, session: Executor | None) -> Iterator[Executor]:
         """The caller's transaction when it passes one (the change commits or rolls back with
         the caller's other writes, e.g. a workflow step's record), else a new one."""
         if session is not None:
@@ -137,7 +138,7 @@ class InventoryService:
             return level(row)
 
     def lock(
-        self, listing_id: str, request: CheckoutLockIn, *, now: datetime | None = None, session: Session | None = None
+        self, listing_id: str, request: CheckoutLockIn, *, now: datetime | None = None, session: Executor | None = None
     ) -> CheckoutLock:
         """Hold `request.quantity` units until the lock expires; InsufficientStock if they
         are not available. With `session`, inside the caller's (write) transaction."""
@@ -146,7 +147,8 @@ class InventoryService:
             self._expire(s, listing_id, now)
             row = s.execute(_RESERVE, {"b_listing": listing_id, "b_units": request.quantity}).first()
             if row is None:
-                current = s.get(t.Inventory, listing_id)
+                current = s.execute(select(INVENTORY.c.quantity, INVENTORY.c.reserved)
+                                    .where(INVENTORY.c.listing_id == listing_id)).first()
                 if current is None:
                     raise NotFound(f"inventory for listing {listing_id!r} not found")
                 raise InsufficientStock(
@@ -159,15 +161,15 @@ class InventoryService:
             emit_changed(s, row, "locked", self.source)
             return lock
 
-    def release(self, lock_id: str, *, session: Session | None = None) -> InventoryLevel:
+    def release(self, lock_id: str, *, session: Executor | None = None) -> InventoryLevel:
         """Give the units of a lock back (checkout abandoned or failed)."""
         return self._finish(lock_id, sold=False, session=session)
 
-    def commit(self, lock_id: str, *, session: Session | None = None) -> InventoryLevel:
+    def commit(self, lock_id: str, *, session: Executor | None = None) -> InventoryLevel:
         """Turn a lock into a sale: the units leave stock."""
         return self._finish(lock_id, sold=True, session=session)
 
-    def _finish(self, lock_id: str, *, sold: bool, session: Session | None) -> InventoryLevel:
+    def _finish(self, lock_id: str, *, sold: bool, session: Executor | None) -> InventoryLevel:
         with self._transaction(session) as s:
             lock = s.execute(_DELETE_LOCK, {"b_lock": lock_id}).first()
             if lock is None:
@@ -181,7 +183,7 @@ class InventoryService:
         with self.db.session() as s:
             return self._expire(s, None, now or utcnow())
 
-    def _expire(self, s: Session, listing_id: str | None, now: datetime) -> int:
+    def _expire(self, s: Executor, listing_id: str | None, now: datetime) -> int:
         if listing_id is None:
             stale = s.execute(_STALE, {"b_now": now}).all()
         else:

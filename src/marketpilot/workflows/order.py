@@ -320,8 +320,9 @@ def _load_step(workflow_id: str, order_id: str) -> Loaded | None:
     lock_ids: list[str] | None = None
     error: str | None = None
     # One transaction takes the locks and records what was done: a run killed before the
-    # commit holds no stock and has no record; after it, a replay finds both.
-    with env.db.session() as s:
+    # commit holds no stock and has no record; after it, a replay finds both. (Core
+    # connections in the hot transactions: see Database.write.)
+    with env.db.write() as s:
         if verdict.decision == "approve":
             lock_ids, error = _take_locks(s, workflow_id, facts, existing)
             boundary(workflow_id, "load", "reserved")
@@ -515,7 +516,7 @@ def _pay_and_ship_step(workflow_id: str, facts: OrderFacts, reservation: Reserva
         OrderNotification(order_id=facts.order_id, channel="webhook", recipient=f"seller:{facts.seller_id}",
                           template="order.shipped", data=data),
     )
-    with env.db.session() as s:
+    with env.db.write() as s:
         for lock_id in reservation.lock_ids:
             try:
                 env.inventory.commit(lock_id, session=s)
@@ -552,7 +553,7 @@ def _record_halt(workflow_id: str, facts: OrderFacts, attempt: int, done: list[S
                 events = (PaymentFailed(payment_id="", order_id=facts.order_id, amount_minor=facts.total_minor,
                                         currency=facts.currency, reason=error.code),)
     failure = StepRecord(operation, status, clock, attempt, detail, events, retries=1 if status == "retry" else 0)
-    with env.db.session() as s:
+    with env.db.write() as s:
         written = history.record_steps(s, env.source, workflow_id=workflow_id, kind=KIND, records=(*done, failure))
         if any(new and call.step == "capture" for call, new in zip(done, written[:-1], strict=True)):
             _set_order_status(s, facts.order_id, "paid")

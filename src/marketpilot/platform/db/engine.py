@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketpilot.platform.config import Settings
@@ -24,6 +24,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 READ_ONLY = "marketpilot_read_only"
+
+Executor = Session | Connection
+"""What runs Core statements inside a write transaction: an ORM session or, on hot paths
+(:meth:`Database.write`), a Core connection."""
 
 
 def _begin(conn: Any) -> None:
@@ -71,6 +75,15 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction on a Core connection, for paths that execute only Core
+        statements: no ORM session around them, which here costs about a third of each
+        statement's CPU (90 vs 60 us for an UPDATE .. RETURNING on the 2-core machine), and on
+        SQLite that time is spent holding the file's single writer (see writer_gate)."""
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, insert
-from sqlalchemy.orm import Session
 
 from marketpilot.domain.events import EventData
+from marketpilot.platform.db.engine import Executor
 from marketpilot.platform.db.schema import OutboxEvent
 from marketpilot.platform.events.cloudevent import CloudEvent
 
@@ -34,14 +34,14 @@ def _row(event: CloudEvent) -> dict[str, object]:
     }
 
 
-def append(session: Session, payload: EventData, source: str, *, time: datetime | None = None) -> CloudEvent:
+def append(session: Executor, payload: EventData, source: str, *, time: datetime | None = None) -> CloudEvent:
     event = CloudEvent.create(payload, source, time=time)
     session.execute(_INSERT, [_row(event)])
     return event
 
 
 def append_many(
-    session: Session, payloads: Sequence[EventData], source: str, *, time: datetime | None = None
+    session: Executor, payloads: Sequence[EventData], source: str, *, time: datetime | None = None
 ) -> list[CloudEvent]:
     events = [CloudEvent.create(p, source, time=time) for p in payloads]
     if events:
