@@ -31,6 +31,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 models_app = typer.Typer(no_args_is_help=True, help="Registered models: versions, champion and challenger.")
 app.add_typer(models_app, name="models")
+outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox (the event log).")
+app.add_typer(outbox_app, name="outbox")
 evaluate_app = typer.Typer(
     no_args_is_help=True,
     help="Measure a capability against baselines on real or simulated data; prints JSON.",
@@ -330,6 +332,39 @@ def models_rollback(name: str) -> None:
     _runtime()
     event = _registry_call(rollback, name)
     console.print(f"{name}: rolled back to version {event.version} (from {event.previous})")  # type: ignore[attr-defined]
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    older_than_days: Annotated[float | None, typer.Option(
+        help="Retention window in days (default: the outbox_retention_days setting).", min=0.001)] = None,
+    dry_run: Annotated[bool, typer.Option(help="Say how many events would go; delete nothing.")] = False,
+) -> None:
+    """Delete outbox events older than the retention window that every reader is done with
+    (the event worker also does this every outbox_purge_interval_seconds)."""
+    from datetime import timedelta
+
+    from marketpilot.platform.events.retention import purge_outbox
+
+    runtime = _runtime()
+    days = older_than_days if older_than_days is not None else runtime.settings.outbox_retention_days
+    with _progress() as progress:
+        task: TaskID | None = None
+
+        def report(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task("deleting outbox events", total=total)
+            progress.update(task, completed=done)
+
+        result = purge_outbox(runtime.db, older_than=timedelta(days=days), published_only=runtime.settings.is_distributed,
+                              dry_run=dry_run, progress=report)
+    if dry_run:
+        console.print(f"{result.eligible} events would be deleted (older than {result.cutoff:%Y-%m-%d %H:%M} UTC, "
+                      f"positions up to {result.up_to_position}; held back by {result.held_back_by})")
+        return
+    console.print(f"{result.deleted} events deleted (older than {result.cutoff:%Y-%m-%d %H:%M} UTC; "
+                  f"held back by {result.held_back_by})")
 
 
 @app.command()

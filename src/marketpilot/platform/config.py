@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         description="Latency budget of a recommendation request: when the time spent so far plus the model's recent "
         "p95 would exceed it, the fallback ranking serves the request (strategy fallback_latency_budget).",
     )
+    outbox_retention_days: float = Field(
+        default=30.0, gt=0, le=36_500,
+        description="Outbox events older than this are deleted once every reader is done with them "
+        "(embedded: every dispatcher consumer; distributed: the relay has published them). The recommendation "
+        "audit, transparency and replay read slates no further back than this.",
+    )
+    outbox_purge_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the event worker runs the outbox retention purge."
+    )
     fraud_features: Literal["auto", "embedded", "redis"] = Field(
         default="auto",
         description="Where the fraud feature state lives: in the process, or in Redis shared by every replica "

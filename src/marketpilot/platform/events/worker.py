@@ -6,6 +6,10 @@
   in its own thread. Any number of such workers can run side by side: relays share the outbox
   through row locks, consumers share partitions through their groups.
 
+Both also run the outbox retention purge (:mod:`marketpilot.platform.events.retention`) in a
+thread of its own, at start and then every ``outbox_purge_interval_seconds``; workers side
+by side delete the same rows at worst, which is harmless.
+
 SIGTERM and SIGINT set the stop event; components finish the batch in hand, the consumers
 leave their groups, the producer flushes, and :func:`run_worker` returns. If a component dies
 unexpectedly the others are stopped too and :class:`WorkerError` is raised, so a supervisor
@@ -29,6 +33,7 @@ from marketpilot.platform.events.dispatcher import Dispatcher
 from marketpilot.platform.events.kafka_consumer import KafkaConsumerRunner
 from marketpilot.platform.events.kafka_options import KafkaOptions
 from marketpilot.platform.events.relay import Relay
+from marketpilot.platform.events.retention import OutboxRetention
 from marketpilot.platform.events.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -75,8 +80,14 @@ def run_worker(
                     "relay the outbox" if settings.is_distributed else "idle")
     stop = stop_event or threading.Event()
     signals = _stop_on_signals(stop) if handle_signals else nullcontext()
+    retention = OutboxRetention(db, retention_days=settings.outbox_retention_days,
+                                published_only=settings.is_distributed,
+                                interval=settings.outbox_purge_interval_seconds)
+    purger = threading.Thread(target=retention.run_forever, args=(stop,), name="marketpilot-outbox-retention",
+                              daemon=True)
     try:
         with signals:
+            purger.start()
             if settings.is_distributed:
                 options = kafka or KafkaOptions.from_settings(settings)
                 _run_distributed(db, subscribers, options, retry, stop, poll_interval)
@@ -84,6 +95,9 @@ def run_worker(
                 log.info("event worker: embedded dispatcher for %d subscribers", len(subscribers))
                 Dispatcher(db, subscribers, retry=retry).run_forever(stop, poll_interval)
     finally:
+        stop.set()
+        if purger.is_alive():
+            purger.join()
         if isinstance(target, Settings):
             db.dispose()
     log.info("event worker stopped")
