@@ -24,11 +24,14 @@ Measured, each the median over `runs` runs:
       `marketpilot worker` runs for orders: DBOS with its own executor id, dequeuing the
       orders queue), enqueued from this process through a DBOS client, sandboxes in this
       process; orders/s as in (d). This is how the order stream scales out on one machine.
+      Then the same burst of anchor runs on the same workers: the like-for-like anchor.
+      `--workers-only` runs only this series.
 
 Latency through the queue ends when DBOS has the run's result; the waiting thread polls for
 it only after the run's last step has finished (a step-boundary listener), so the poll does
 not slow the run it measures. A burst's end is found the same way, by counting its ended runs
-in the app database every 50 ms; only then are the handles' results read.
+in the app database (orders) or in DBOS's system database (anchor runs) every 50 ms; only then
+are the handles' results read.
 
 CPU per run/order for (a) and (b) is this process's `time.process_time()` over the series
 divided by its length: every thread of the process (DBOS's pollers, the sandboxes' server
