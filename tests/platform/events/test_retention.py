@@ -66,6 +66,22 @@ def test_the_slowest_consumer_holds_the_outbox_back(events_db: Database) -> None
     assert _positions(events_db) == positions[2:]
 
 
+def test_a_dead_letters_event_stays_for_its_replay(events_db: Database) -> None:
+    from marketpilot.platform.db.schema import OutboxEvent
+    from marketpilot.platform.events import deadletter
+    from marketpilot.platform.events.outbox import row_to_event
+
+    positions = _write(events_db, [90, 80, 70, 1])
+    with events_db.session() as s:
+        poison = row_to_event(s.scalars(select(OutboxEvent).where(OutboxEvent.position == positions[1])).one())
+        deadletter.record(s, "recommend.inventory", poison, RuntimeError("handler bug"), attempts=5)
+    report = purge_outbox(events_db, older_than=WINDOW, published_only=False, now=NOW)
+    assert report.deleted == 2
+    assert _positions(events_db) == [positions[1], positions[3]]
+    with events_db.read() as s:
+        assert [e.id for e in deadletter.dead_letters(s, "recommend.inventory")] == [poison.id]
+
+
 def test_a_relayed_outbox_keeps_what_the_relay_has_not_published(events_db: Database) -> None:
     positions = _write(events_db, [90, 80, 70, 60, 50])
     with events_db.session() as s:

@@ -12,6 +12,9 @@ with it:
 - distributed profile: the relay has published it (``published_at`` set); Kafka's own
   retention then governs the topic.
 
+A dead letter's event is kept whatever its age: listing and replaying dead letters
+(:mod:`marketpilot.platform.events.deadletter`) reads its envelope from the outbox.
+
 The newest row is always kept: SQLite hands out ``max(rowid) + 1`` for an ``INTEGER PRIMARY
 KEY``, so deleting the newest row would let a new event reuse a position a consumer has
 already passed.
@@ -30,10 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select
 
 from marketpilot.platform.db import Database
-from marketpilot.platform.db.schema import ConsumerOffset, utcnow
+from marketpilot.platform.db.schema import ConsumerOffset, ProcessedEvent, utcnow
+from marketpilot.platform.events.deadletter import DEAD_LETTER_PREFIX
 from marketpilot.platform.events.outbox import OUTBOX
 
 log = logging.getLogger(__name__)
@@ -104,7 +108,9 @@ def purge_outbox(
         raise ValueError(f"batch must be at least 1, got {batch}")
     cutoff = (now or utcnow()) - older_than
     bound = _bound(db, cutoff)
-    eligible = OUTBOX.c.position <= bound.position
+    dead_letter = exists().where(ProcessedEvent.event_id == OUTBOX.c.event_id,
+                                 ProcessedEvent.consumer.startswith(DEAD_LETTER_PREFIX))
+    eligible = (OUTBOX.c.position <= bound.position) & ~dead_letter
     if published_only:
         eligible = eligible & OUTBOX.c.published_at.is_not(None)
     with db.read() as s:
