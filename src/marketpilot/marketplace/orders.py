@@ -6,7 +6,7 @@ workflow that reacts to that event, not here, so a placement never blocks on pay
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 
 from marketpilot.domain.entities import Order, OrderIn, OrderLine, OrderStatus
 from marketpilot.domain.errors import Conflict, InvalidInput, NotFound
@@ -16,6 +16,19 @@ from marketpilot.platform.db import Database
 from marketpilot.platform.db import schema as t
 from marketpilot.platform.db.schema import utcnow
 from marketpilot.platform.events import outbox
+
+_ORDERS: Table = t.Order.__table__  # type: ignore[assignment]
+_LINES: Table = t.OrderLine.__table__  # type: ignore[assignment]
+_LISTINGS: Table = t.Listing.__table__  # type: ignore[assignment]
+_INVENTORY: Table = t.Inventory.__table__  # type: ignore[assignment]
+# Built once (a placement runs them all): bind parameters, no statement building per call.
+_ORDER_EXISTS = select(_ORDERS.c.id).where(_ORDERS.c.id == bindparam("b_id"))
+_LISTINGS_OF = select(_LISTINGS.c.id, _LISTINGS.c.status, _LISTINGS.c.seller_id, _LISTINGS.c.currency,
+                      _LISTINGS.c.price_minor).where(_LISTINGS.c.id.in_(bindparam("b_ids", expanding=True)))
+_STOCK_OF = select(_INVENTORY.c.listing_id, _INVENTORY.c.quantity, _INVENTORY.c.reserved).where(
+    _INVENTORY.c.listing_id.in_(bindparam("b_ids", expanding=True)))
+_INSERT_ORDER = insert(_ORDERS)
+_INSERT_LINES = insert(_LINES)
 
 
 def _order(row: t.Order, lines: list[t.OrderLine]) -> Order:
@@ -38,12 +51,16 @@ class OrderService:
         self.source = source
 
     def place(self, order: OrderIn) -> Order:
-        with self.db.session() as s:
-            if s.get(t.Order, order.id) is not None:
+        # Core statements on a Core connection (Database.write): the checks and the inserts
+        # stay in one write transaction, as they must (a listing delisted or repriced
+        # meanwhile is seen), without the ORM's per-statement cost while SQLite's single
+        # writer is held.
+        ids = [ln.listing_id for ln in order.lines]
+        with self.db.write() as c:
+            if c.execute(_ORDER_EXISTS, {"b_id": order.id}).first() is not None:
                 raise Conflict(f"order {order.id!r} already exists")
-            ids = [ln.listing_id for ln in order.lines]
-            listings = {r.id: r for r in s.scalars(select(t.Listing).where(t.Listing.id.in_(ids)))}
-            stock = {r.listing_id: r for r in s.scalars(select(t.Inventory).where(t.Inventory.listing_id.in_(ids)))}
+            listings = {r.id: r for r in c.execute(_LISTINGS_OF, {"b_ids": ids})}
+            stock = {r.listing_id: r for r in c.execute(_STOCK_OF, {"b_ids": ids})}
             missing = [i for i in ids if i not in listings]
             if missing:
                 raise InvalidInput(f"unknown listings: {', '.join(missing)}")
@@ -64,29 +81,21 @@ class OrderService:
                         f"listing {ln.listing_id!r} has {available} units available, {ln.quantity} ordered"
                     )
             now = utcnow()
-            lines = [
-                t.OrderLine(order_id=order.id, listing_id=ln.listing_id, quantity=ln.quantity,
-                            unit_price_minor=listings[ln.listing_id].price_minor)
-                for ln in order.lines
-            ]
-            row = t.Order(
-                id=order.id,
-                user_id=order.user_id,
-                seller_id=sellers.pop(),
-                status=OrderStatus.PLACED.value,
-                total_minor=sum(ln.quantity * ln.unit_price_minor for ln in lines),
-                currency=currencies.pop(),
-                shipping_region=order.shipping_region,
-                created_at=now,
-                updated_at=now,
+            lines = [OrderLine(listing_id=ln.listing_id, quantity=ln.quantity,
+                               unit_price_minor=listings[ln.listing_id].price_minor) for ln in order.lines]
+            placed = Order(
+                id=order.id, user_id=order.user_id, seller_id=sellers.pop(), status=OrderStatus.PLACED,
+                total_minor=sum(ln.quantity * ln.unit_price_minor for ln in lines), currency=currencies.pop(),
+                shipping_region=order.shipping_region, lines=lines, created_at=now,
             )
-            s.add(row)
-            s.flush()
-            s.add_all(lines)
-            s.flush()
-            placed = _order(row, lines)
+            c.execute(_INSERT_ORDER, {
+                "id": placed.id, "user_id": placed.user_id, "seller_id": placed.seller_id, "status": placed.status.value,
+                "total_minor": placed.total_minor, "currency": placed.currency,
+                "shipping_region": placed.shipping_region, "created_at": now, "updated_at": now,
+            })
+            c.execute(_INSERT_LINES, [{"order_id": placed.id, **ln.model_dump()} for ln in lines])
             outbox.append(
-                s,
+                c,
                 OrderPlaced(
                     order_id=placed.id,
                     user_id=placed.user_id,
