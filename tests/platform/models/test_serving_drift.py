@@ -115,6 +115,11 @@ def test_serve_with_served_models_loads_the_champion_and_monitors_it_with_its_st
             while client.get("/v2/health/ready").status_code != 200:
                 assert time.monotonic() < deadline, "the served model never loaded"
                 time.sleep(0.05)
+            # The drift watch is registered by the loader's hook just after the champion is
+            # installed (and readiness turns 200): give it the same deadline.
+            while not app.state.serving.drift.watched:
+                assert time.monotonic() < deadline, "the served champion was never monitored"
+                time.sleep(0.01)
             assert app.state.serving.drift.watched == {"scorer": "1"}
             x = _data(9, 300, shift=2.0)
             body = {"inputs": [{"name": "input__0", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}]}
