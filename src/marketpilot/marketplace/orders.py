@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, insert, select
 from marketpilot.domain.entities import Order, OrderIn, OrderLine, OrderStatus
 from marketpilot.domain.errors import Conflict, InvalidInput, NotFound
 from marketpilot.domain.events import OrderPlaced
+from marketpilot.marketplace.inventory import INVENTORY
 from marketpilot.marketplace.page import Page
 from marketpilot.platform.db import Database
 from marketpilot.platform.db import schema as t
@@ -20,13 +21,12 @@ from marketpilot.platform.events import outbox
 _ORDERS: Table = t.Order.__table__  # type: ignore[assignment]
 _LINES: Table = t.OrderLine.__table__  # type: ignore[assignment]
 _LISTINGS: Table = t.Listing.__table__  # type: ignore[assignment]
-_INVENTORY: Table = t.Inventory.__table__  # type: ignore[assignment]
 # Built once (a placement runs them all): bind parameters, no statement building per call.
 _ORDER_EXISTS = select(_ORDERS.c.id).where(_ORDERS.c.id == bindparam("b_id"))
 _LISTINGS_OF = select(_LISTINGS.c.id, _LISTINGS.c.status, _LISTINGS.c.seller_id, _LISTINGS.c.currency,
                       _LISTINGS.c.price_minor).where(_LISTINGS.c.id.in_(bindparam("b_ids", expanding=True)))
-_STOCK_OF = select(_INVENTORY.c.listing_id, _INVENTORY.c.quantity, _INVENTORY.c.reserved).where(
-    _INVENTORY.c.listing_id.in_(bindparam("b_ids", expanding=True)))
+_STOCK_OF = select(INVENTORY.c.listing_id, INVENTORY.c.quantity, INVENTORY.c.reserved).where(
+    INVENTORY.c.listing_id.in_(bindparam("b_ids", expanding=True)))
 _INSERT_ORDER = insert(_ORDERS)
 _INSERT_LINES = insert(_LINES)
 

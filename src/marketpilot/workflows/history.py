@@ -202,8 +202,9 @@ def _move_run(with_result: bool, add_human_steps: bool, final: bool) -> Any:
     last transaction spends holding the embedded database's writer."""
     runs = RUNS_TABLE
     now = bindparam("b_now", type_=runs.c.updated_at.type)
-    values: dict[str, Any] = {"state": bindparam("b_state", type_=runs.c.state.type),
-                              "outcome": bindparam("b_outcome", type_=runs.c.outcome.type),
+    state = bindparam("b_state", type_=runs.c.state.type)
+    outcome = bindparam("b_outcome", type_=runs.c.outcome.type)
+    values: dict[str, Any] = {"state": state, "outcome": outcome,
                               "reason": bindparam("b_reason", type_=runs.c.reason.type), "updated_at": now}
     if with_result:
         values["result"] = bindparam("b_result", type_=runs.c.result.type)
@@ -214,8 +215,7 @@ def _move_run(with_result: bool, add_human_steps: bool, final: bool) -> Any:
     return (
         update(runs)
         .where(runs.c.id == bindparam("b_id", type_=runs.c.id.type),
-               or_(runs.c.state != bindparam("b_state", type_=runs.c.state.type),
-                   runs.c.outcome.is_distinct_from(bindparam("b_outcome", type_=runs.c.outcome.type))))
+               or_(runs.c.state != state, runs.c.outcome.is_distinct_from(outcome)))
         .values(**values)
         .returning(runs.c.kind, runs.c.subject_id)
     )
