@@ -18,6 +18,8 @@ Measured, in order:
   inner product; content: their history profiles, cosine), at k = 10 and at the retriever's
   depth, with and without the availability mask;
 - `model_call`: `TwoStagePipeline.recommend` alone with the service's mask, p50/p95;
+- `similar`: `RecommendationService.similar` (`GET /v1/listings/{id}/similar`) for random
+  listings, k = 20, p50/p95 as below;
 - `trained_pipeline`: `--requests` requests per run through ``RecommendationService.recommend``
   (k = 20, random users and regions, one in ten with a category filter), p50/p95 the median
   of `--runs` runs, and the strategies the slates were served with (the latency guard serves
@@ -185,6 +187,16 @@ def main() -> None:
                 lambda i: np.argpartition(-scores, catalogue.K)[:catalogue.K], args.requests, args.runs)
             result["model_call"] = catalogue.timed(model_call, args.requests, args.runs)
             result["trained_pipeline"] = catalogue.timed(request, args.requests, args.runs)
+            listing_ids = pipeline.catalog.listing_ids
+            seeds = np.random.default_rng(6).integers(0, len(listing_ids), args.requests)
+            similar_strategies: dict[str, int] = {}
+
+            def similar(i: int) -> None:
+                slate = svc.similar(str(listing_ids[int(seeds[i % len(seeds)])]), k=catalogue.K)
+                similar_strategies[slate.strategy] = similar_strategies.get(slate.strategy, 0) + 1
+
+            result["similar"] = catalogue.timed(similar, args.requests, args.runs) | {
+                "strategies": similar_strategies}
             result["strategies"] = strategies
             result["ratio_p95_trained_vs_numpy_top20"] = round(
                 result["trained_pipeline"]["p95_ms"] / max(result["anchor_numpy_top20"]["p95_ms"], 1e-9), 1)

@@ -303,3 +303,56 @@ def test_requests_during_add_listings_never_fail_or_see_half_grown_arrays() -> N
         sys.setswitchinterval(interval)
     assert errors == []
     assert pipeline.catalog.n_items == 60 + 100
+
+
+def _similar_both_ways(pipeline: TwoStagePipeline, monkeypatch, item: int, k: int,
+                       allowed: np.ndarray | None) -> tuple[object, object]:
+    dense = pipeline.similar(item, k, allowed)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline.config, "ann_min_items", 0)
+        large = pipeline.similar(item, k, allowed)
+    return dense, large
+
+
+def test_above_the_threshold_similar_scores_a_candidate_list_as_the_dense_path_scores_the_catalogue(
+        fitted, monkeypatch) -> None:
+    """`similar()` of a large catalogue scores only candidates (co-occurrence row, HNSW content
+    neighbours, the seller's listings, popular fillers) with the dense blend's exact z-scores:
+    for every item of the planted catalogue the same neighbours, in the same order, with the
+    same scores, with and without an availability mask."""
+    pipeline, _ = fitted
+    n = pipeline.catalog.n_items
+    assert {"ease", "cooc", "content"} <= set(pipeline.retrievers)  # every part of the blend is compared
+    assert pipeline.item_sellers is not None and (pipeline.item_sellers >= 0).all()
+    calls = []
+    original = LargeStage1.similar
+
+    def spy(self: LargeStage1, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LargeStage1, "similar", spy)
+    rng = np.random.default_rng(0)
+    masks = [None, rng.random(n) < 0.5]
+    for allowed in masks:
+        for item in range(n):
+            dense, large = _similar_both_ways(pipeline, monkeypatch, item, 10, allowed)
+            assert list(large.items) == list(dense.items), (item, allowed is None)
+            assert np.allclose(large.scores, dense.scores, atol=1e-4)
+            assert item not in set(large.items.tolist())
+            if allowed is not None:
+                assert allowed[large.items].all()
+    assert len(calls) == 2 * n
+
+
+def test_similar_on_a_large_catalogue_fills_up_with_popular_listings_and_honours_an_empty_mask(
+        fitted, monkeypatch) -> None:
+    pipeline, _ = fitted
+    monkeypatch.setattr(pipeline.config, "ann_min_items", 0)
+    n = pipeline.catalog.n_items
+    got = pipeline.similar(0, n + 5)  # more than there are: every other listing, once
+    assert sorted(got.items.tolist()) == list(range(1, n))
+    assert len(pipeline.similar(0, 5, np.zeros(n, bool)).items) == 0
+    only = np.zeros(n, bool)
+    only[[3, 7]] = True
+    assert sorted(pipeline.similar(0, 5, only).items.tolist()) == [3, 7]

@@ -54,7 +54,13 @@ from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
 from marketpilot.recommend.side_features import SideFeatures, pair_counts, segment_codes
-from marketpilot.recommend.stage1 import LargeStage1, extend_catalogue
+from marketpilot.recommend.stage1 import (
+    POPULARITY_TIE_BREAK,
+    SAME_SELLER_BONUS,
+    SIMILAR_RETRIEVERS,
+    LargeStage1,
+    extend_catalogue,
+)
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
     "ease": EASE, "cooc": CoOccurrence, "als": ALS, "seq": SessionSequence, "content": ContentEmbedding,
@@ -566,10 +572,12 @@ class TwoStagePipeline:
         n = self.catalog.n_items
         if not 0 <= item < n:
             raise IndexError(f"item {item} is not in the catalogue (0..{n - 1})")
+        if n >= self.config.ann_min_items:
+            return self._large.similar(self.retrievers, item, k, allowed, self.item_sellers, self.item_popularity)
         row = sp.csr_matrix((np.ones(1, np.float32), ([0], [item])), shape=(1, n))
         batch = Batch(np.array([-1]), row, [np.array([item])])
         total = np.zeros(n, np.float64)
-        for name in ("ease", "cooc", "content"):
+        for name in SIMILAR_RETRIEVERS:
             r = self.retrievers.get(name)
             if r is None:
                 continue
@@ -578,8 +586,8 @@ class TwoStagePipeline:
             if spread > 0:
                 total += (s - s.mean()) / spread
         if self.item_sellers is not None and self.item_sellers[item] >= 0:
-            total += 0.5 * (self.item_sellers == self.item_sellers[item])
-        total += 1e-6 * self.item_popularity / max(float(self.item_popularity.max(initial=0.0)), 1.0)
+            total += SAME_SELLER_BONUS * (self.item_sellers == self.item_sellers[item])
+        total += POPULARITY_TIE_BREAK * self.item_popularity / max(float(self.item_popularity.max(initial=0.0)), 1.0)
         mask = np.ones(n, bool) if allowed is None else np.asarray(allowed, bool).copy()
         mask[item] = False
         total[~mask] = -np.inf

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 
 from marketpilot.recommend.ann import AnnIndex
 from marketpilot.recommend.candidates import RANK_CAP_FACTOR
-from marketpilot.recommend.model import BoolArray, Catalog
+from marketpilot.recommend.model import BoolArray, Candidates, Catalog
 from marketpilot.recommend.popularity import Popularity
 from marketpilot.recommend.retrievers.als import ALS
 from marketpilot.recommend.retrievers.base import Batch, Retriever, binarize
@@ -57,6 +57,12 @@ if TYPE_CHECKING:
     from marketpilot.recommend.pipeline import TwoStagePipeline
 
 EMBEDDINGS = ("als", "content")
+# `similar()`: the retrievers blended, the bonus for the same seller's listings, the weight of
+# popularity as a tie-break, and how many more neighbours than asked each list fetches
+SIMILAR_RETRIEVERS = ("ease", "cooc", "content")
+SAME_SELLER_BONUS = 0.5
+POPULARITY_TIE_BREAK = 1e-6
+SIMILAR_MARGIN = 32
 _GRAM_CHUNK = 65_536
 
 
@@ -149,6 +155,8 @@ class LargeStage1:
         self._popular: dict[str | None, tuple[Popularity, np.ndarray, np.ndarray, np.ndarray, float, float]] = {}
         self._lock = threading.Lock()
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._by_popularity: tuple[np.ndarray, np.ndarray] | None = None
+        self._by_seller: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- cached per fitted state --------------------------------------------------------------
 
@@ -203,6 +211,105 @@ class LargeStage1:
                 self._popular.clear()
             self._popular[region] = got
         return got[2], got[3], got[4], got[5]
+
+    def _popularity_order(self, item_popularity: np.ndarray) -> np.ndarray:
+        """Items by descending popularity (stable), kept while the array is the same object."""
+        got = self._by_popularity
+        if got is None or got[0] is not item_popularity:
+            got = (item_popularity, np.argsort(-item_popularity, kind="stable"))
+            self._by_popularity = got
+        return got[1]
+
+    def _seller_items(self, sellers: np.ndarray, seller: int) -> np.ndarray:
+        """The items of one seller, from a seller-sorted order kept while `sellers` is the
+        same object (adding listings makes a new array)."""
+        got = self._by_seller
+        if got is None or got[0] is not sellers:
+            order = np.argsort(sellers, kind="stable")
+            got = (sellers, order, sellers[order])
+            self._by_seller = got
+        _, order, sorted_sellers = got
+        lo, hi = np.searchsorted(sorted_sellers, [seller, seller + 1])
+        return order[lo:hi]
+
+    # -- similar listings ------------------------------------------------------------------------
+
+    def similar(self, retrievers: Mapping[str, Retriever], item: int, k: int, allowed: BoolArray | None,
+                sellers: np.ndarray | None, item_popularity: np.ndarray) -> Candidates:
+        """`TwoStagePipeline.similar` above the threshold: the dense path's blend (z-score of
+        each of `SIMILAR_RETRIEVERS` over the whole catalogue, plus the same-seller bonus and
+        the popularity tie-break), computed for a candidate list instead of every listing.
+        Candidates: the item's non-zero co-occurrence row, its nearest content neighbours
+        from the HNSW index, its seller's listings and the most popular allowed listings (what
+        the dense path falls back on when nothing else scores). The z-scores use the exact
+        catalogue moments (sparse row sums; the content vectors' sum and Gram matrix), so a
+        candidate's score is the dense path's; what is approximate is only the HNSW list."""
+        n = len(item_popularity)
+        pool: list[np.ndarray] = []
+        parts: list[Callable[[np.ndarray], np.ndarray]] = []
+        fetch = k + SIMILAR_MARGIN
+        for name in SIMILAR_RETRIEVERS:
+            r = retrievers.get(name)
+            if r is None:
+                continue
+            if isinstance(r, CoOccurrence):
+                assert r.weights is not None
+                idx, val = _gather(r.weights, np.array([item], np.int64), np.ones(1, np.float32))
+                v64 = val.astype(np.float64)
+                mean = float(v64.sum()) / n
+                std = float(np.sqrt(max(float((v64 * v64).sum()) / n - mean * mean, 0.0)))
+                if std > 0:
+                    pool.append(idx)
+                    parts.append(partial(_sparse_z, idx, v64, mean, std))
+            elif isinstance(r, ContentEmbedding):
+                emb = self.embedding(name, r)
+                q = emb.vectors[item].astype(np.float32)
+                q = q / max(float(np.linalg.norm(q)), 1e-9)  # the profile of a one-item history
+                q64 = q.astype(np.float64)
+                mean = float(q64 @ emb.total) / n
+                std = float(np.sqrt(max(float(q64 @ emb.gram @ q64) / n - mean * mean, 0.0)))
+                if std > 0:
+                    with self._lock:
+                        index = emb.ensure_index(self.settings)
+                    got = index.query(q, fetch, allowed)
+                    pool.append(got.items[got.items < n])
+                    parts.append(partial(_embedding_z, emb.vectors, q, mean, std))
+            else:  # EASE (fitted only up to 20,000 items) or another dense retriever
+                row = sp.csr_matrix((np.ones(1, np.float32), ([0], [item])), shape=(1, n))
+                dense = r.score(Batch(np.array([-1]), row, [np.array([item])]))[0].astype(np.float64)
+                std = float(dense.std())
+                if std > 0:
+                    z = (dense - dense.mean()) / std
+                    pool.append(_top_of_dense(z, np.array([item], np.int64), allowed, fetch)[0])
+                    parts.append(z.__getitem__)
+        if sellers is not None and sellers[item] >= 0:
+            pool.append(self._seller_items(sellers, int(sellers[item])))
+        by_popularity = self._popularity_order(item_popularity)
+        span = fetch
+        while True:  # the most popular allowed listings: enough to fill k when nothing else scores
+            chunk = by_popularity[:span]
+            ok = chunk != item if allowed is None else allowed[chunk] & (chunk != item)
+            if np.count_nonzero(ok) >= k or span >= n:
+                break
+            span = min(n, span * 4)
+        pool.append(chunk[ok][:k])
+        items = np.unique(np.concatenate(pool)).astype(np.int64)
+        keep = items != item
+        if allowed is not None:
+            keep &= allowed[items]
+        items = items[keep]
+        total = np.zeros(len(items), np.float64)
+        for part in parts:
+            total += part(items)
+        if sellers is not None and sellers[item] >= 0:
+            total += SAME_SELLER_BONUS * (sellers[items] == sellers[item])
+        total += POPULARITY_TIE_BREAK * item_popularity[items] / max(float(item_popularity.max(initial=0.0)), 1.0)
+        k_eff = min(k, len(items))
+        if k_eff <= 0:
+            return Candidates(np.empty(0, np.int64), np.empty(0, np.float32))
+        top = np.argpartition(-total, k_eff - 1)[:k_eff]
+        top = top[np.argsort(-total[top], kind="stable")]
+        return Candidates(items[top], total[top].astype(np.float32))
 
     # -- candidates ----------------------------------------------------------------------------
 
@@ -345,6 +452,19 @@ def _outside(items: np.ndarray, excluded: np.ndarray) -> np.ndarray:
 
 def _dot(vectors: np.ndarray, query: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.asarray(vectors[items] @ query)
+
+
+def _embedding_z(vectors: np.ndarray, query: np.ndarray, mean: float, std: float, items: np.ndarray) -> np.ndarray:
+    return ((vectors[items] @ query).astype(np.float64) - mean) / std
+
+
+def _sparse_z(idx: np.ndarray, val: np.ndarray, mean: float, std: float, items: np.ndarray) -> np.ndarray:
+    """z-scores of `items` in a sparse row (indices ascending; absent entries score 0)."""
+    raw = np.zeros(len(items), np.float64)
+    if len(idx):
+        pos = np.minimum(np.searchsorted(idx, items), len(idx) - 1)
+        raw = np.where(idx[pos] == items, val[pos], 0.0)
+    return (raw - mean) / std
 
 
 def _vectors_of(r: Retriever) -> np.ndarray | None:
