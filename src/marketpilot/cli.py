@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -338,33 +339,45 @@ def models_rollback(name: str) -> None:
 def outbox_purge(
     older_than_days: Annotated[float | None, typer.Option(
         help="Retention window in days (default: the outbox_retention_days setting).", min=0.001)] = None,
-    dry_run: Annotated[bool, typer.Option(help="Say how many events would go; delete nothing.")] = False,
+    ledger_older_than_days: Annotated[float | None, typer.Option(
+        help="Idempotency-ledger window in days (default: the processed_events_retention_days setting).",
+        min=0.001)] = None,
+    dry_run: Annotated[bool, typer.Option(help="Say how many rows would go; delete nothing.")] = False,
 ) -> None:
-    """Delete outbox events older than the retention window that every reader is done with
-    (the event worker also does this every outbox_purge_interval_seconds)."""
+    """Delete outbox events older than the retention window that every reader is done with,
+    then idempotency-ledger rows older than theirs whose event has left the outbox (the event
+    worker also does this every outbox_purge_interval_seconds)."""
     from datetime import timedelta
 
-    from marketpilot.platform.events.retention import purge_outbox
+    from marketpilot.platform.events.retention import purge_ledger, purge_outbox
 
     runtime = _runtime()
     days = older_than_days if older_than_days is not None else runtime.settings.outbox_retention_days
+    ledger_days = (ledger_older_than_days if ledger_older_than_days is not None
+                   else runtime.settings.processed_events_retention_days)
     with _progress() as progress:
-        task: TaskID | None = None
+        tasks: dict[str, TaskID] = {}
 
-        def report(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                task = progress.add_task("deleting outbox events", total=total)
-            progress.update(task, completed=done)
+        def reporter(what: str) -> Callable[[int, int], None]:
+            def report(done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = progress.add_task(f"deleting {what}", total=total)
+                progress.update(tasks[what], completed=done)
+            return report
 
         result = purge_outbox(runtime.db, older_than=timedelta(days=days), published_only=runtime.settings.is_distributed,
-                              dry_run=dry_run, progress=report)
+                              dry_run=dry_run, progress=reporter("outbox events"))
+        ledger = purge_ledger(runtime.db, older_than=timedelta(days=ledger_days), dry_run=dry_run,
+                              progress=reporter("ledger rows"))
     if dry_run:
         console.print(f"{result.eligible} events would be deleted (older than {result.cutoff:%Y-%m-%d %H:%M} UTC, "
                       f"positions up to {result.up_to_position}; held back by {result.held_back_by})")
+        console.print(f"{ledger.eligible} ledger rows would be deleted (older than {ledger.cutoff:%Y-%m-%d %H:%M} UTC, "
+                      "event no longer in the outbox)")
         return
     console.print(f"{result.deleted} events deleted (older than {result.cutoff:%Y-%m-%d %H:%M} UTC; "
                   f"held back by {result.held_back_by})")
+    console.print(f"{ledger.deleted} ledger rows deleted (older than {ledger.cutoff:%Y-%m-%d %H:%M} UTC)")
 
 
 @app.command()

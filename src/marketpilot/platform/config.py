@@ -103,7 +103,13 @@ class Settings(BaseSettings):
         "audit, transparency and replay read slates no further back than this.",
     )
     outbox_purge_interval_seconds: float = Field(
-        default=3600.0, gt=0, description="How often the event worker runs the outbox retention purge."
+        default=3600.0, gt=0, description="How often the event worker runs the outbox and ledger retention purges."
+    )
+    processed_events_retention_days: float = Field(
+        default=30.0, gt=0, le=36_500,
+        description="Idempotency-ledger rows (processed_events) older than this are deleted once their event has "
+        "left the outbox. Distributed profile: keep it at least as long as the Kafka topics' retention, or a "
+        "consumer group rewound further back would run its handlers again.",
     )
     fraud_features: Literal["auto", "embedded", "redis"] = Field(
         default="auto",

@@ -11,10 +11,10 @@ from sqlalchemy import func, insert, select, update
 
 from marketpilot.domain.events import ListingUpdated
 from marketpilot.platform.db import Database
-from marketpilot.platform.db.schema import ConsumerOffset, utcnow
+from marketpilot.platform.db.schema import ConsumerOffset, ProcessedEvent, utcnow
 from marketpilot.platform.events import outbox
 from marketpilot.platform.events.outbox import OUTBOX
-from marketpilot.platform.events.retention import OutboxRetention, purge_outbox
+from marketpilot.platform.events.retention import OutboxRetention, purge_ledger, purge_outbox
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(days=30)
@@ -158,8 +158,86 @@ def test_the_cli_purges_the_configured_home(tmp_path: Path, monkeypatch: pytest.
     assert dry.exit_code == 0, dry.output
     assert "3 events would be deleted" in dry.output
     assert len(_positions(db)) == 4
-    done = runner.invoke(app, ["outbox", "purge", "--older-than-days", "250"])
+    _ledger(db, [("orders", "gone-1", 400), ("orders", "fresh", -1)])
+    done = runner.invoke(app, ["outbox", "purge", "--older-than-days", "250", "--ledger-older-than-days", "1"])
     assert done.exit_code == 0, done.output
     assert "2 events deleted" in done.output
+    assert "1 ledger rows deleted" in done.output  # gone-1; "fresh" is a day after NOW, which is in the real past
     assert len(_positions(db)) == 2
+    assert {key[1] for key in _ledger_keys(db)} == {"fresh"}
     db.dispose()
+
+
+# -- the idempotency ledger --------------------------------------------------------------------
+
+
+def _ledger(db: Database, rows: list[tuple[str, str, float]]) -> None:
+    """Ledger rows (consumer, event id, age in days before NOW)."""
+    with db.session() as s:
+        s.execute(insert(ProcessedEvent), [{"consumer": c, "event_id": e, "processed_at": NOW - timedelta(days=age)}
+                                           for c, e, age in rows])
+
+
+def _ledger_keys(db: Database) -> set[tuple[str, str]]:
+    with db.read() as s:
+        return {(r.consumer, r.event_id) for r in s.execute(select(ProcessedEvent.consumer, ProcessedEvent.event_id))}
+
+
+def _event_ids(db: Database) -> list[str]:
+    with db.read() as s:
+        return list(s.scalars(select(OUTBOX.c.event_id).order_by(OUTBOX.c.position)))
+
+
+def test_ledger_rows_go_once_old_and_their_event_has_left_the_outbox(events_db: Database) -> None:
+    """Old rows of events no longer in the outbox go; a recent row, a row whose event is
+    still in the outbox (it could still be delivered) and a dead-letter marker stay."""
+    _write(events_db, [50])
+    kept_event = _event_ids(events_db)[0]
+    _ledger(events_db, [
+        ("recommend.inventory", "purged-a", 40), ("fraud.decisions", "purged-a", 39), ("fraud.decisions", "purged-b", 31),
+        ("recommend.inventory", "recent", 29),
+        ("recommend.inventory", kept_event, 50),
+        ("dead-letter/recommend.inventory", "purged-c", 90),
+    ])
+    dry = purge_ledger(events_db, older_than=WINDOW, now=NOW, dry_run=True)
+    assert (dry.deleted, dry.eligible, dry.dry_run) == (0, 3, True)
+    assert len(_ledger_keys(events_db)) == 6
+    report = purge_ledger(events_db, older_than=WINDOW, now=NOW)
+    assert (report.deleted, report.eligible) == (3, 3)
+    assert _ledger_keys(events_db) == {("recommend.inventory", "recent"), ("recommend.inventory", kept_event),
+                                       ("dead-letter/recommend.inventory", "purged-c")}
+    assert purge_ledger(events_db, older_than=WINDOW, now=NOW).deleted == 0
+
+
+def test_the_ledger_purge_goes_oldest_first_in_batches_and_stops_between_them(events_db: Database) -> None:
+    _ledger(events_db, [("orders", f"e{i:02d}", 100 - i) for i in range(11)])
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        stop.set()
+
+    report = purge_ledger(events_db, older_than=WINDOW, now=NOW, batch=4, progress=progress, stop=stop)
+    assert report.deleted == 4 and seen == [(4, 11)]
+    assert {e for _, e in _ledger_keys(events_db)} == {f"e{i:02d}" for i in range(4, 11)}  # the oldest went
+    report = purge_ledger(events_db, older_than=WINDOW, now=NOW, batch=4, progress=lambda d, t: seen.append((d, t)))
+    assert report.deleted == 7 and seen[1:] == [(4, 7), (7, 7)]
+    assert _ledger_keys(events_db) == set()
+    with pytest.raises(ValueError, match="older_than"):
+        purge_ledger(events_db, older_than=timedelta(0))
+    with pytest.raises(ValueError, match="batch"):
+        purge_ledger(events_db, older_than=WINDOW, batch=0)
+
+
+def test_the_worker_job_also_purges_the_ledger(sqlite_events_db: Database) -> None:
+    _write(sqlite_events_db, [400, 300, 0])
+    _ledger(sqlite_events_db, [("orders", "long-gone", 400), ("orders", "fresh", -1)])  # NOW is in the real past
+    job = OutboxRetention(sqlite_events_db, retention_days=30, published_only=False, ledger_retention_days=30)
+    job.run_once()
+    assert job.last is not None and job.last.deleted == 2
+    assert job.last_ledger is not None and job.last_ledger.deleted == 1
+    assert _ledger_keys(sqlite_events_db) == {("orders", "fresh")}
+    without = OutboxRetention(sqlite_events_db, retention_days=30, published_only=False)
+    without.run_once()
+    assert without.last_ledger is None

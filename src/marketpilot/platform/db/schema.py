@@ -267,6 +267,7 @@ class ProcessedEvent(Base):
     consumer: Mapped[str] = mapped_column(String(128), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    __table_args__ = (Index("ix_processed_events_processed_at", "processed_at"),)  # the retention purge
 
 
 class ApiKey(Base):

@@ -23,6 +23,14 @@ Rows go oldest first in batches of their own transactions (on SQLite each holds 
 writer briefly, so orders keep flowing during a large first purge). The prefix to delete is
 found from the start of the table and stops at the first row inside the window, so a purge
 never scans the retained window.
+
+The idempotency ledger (``processed_events``) is purged by the same job
+(:func:`purge_ledger`): a row goes once it is older than ``processed_events_retention_days``
+and its event has left the outbox. Embedded, an event that has left the outbox can never be
+delivered again, so its ledger rows have nothing left to absorb. Distributed, Kafka may still
+hold the event after the outbox row is gone: the ledger window must cover the topics'
+retention (a consumer group rewound further back than the window would run handlers again).
+Dead-letter markers stay (their events stay in the outbox anyway).
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Table, bindparam, delete, exists, func, select
 
 from marketpilot.platform.db import Database
 from marketpilot.platform.db.schema import ConsumerOffset, ProcessedEvent, utcnow
@@ -43,6 +52,7 @@ from marketpilot.platform.events.outbox import OUTBOX
 log = logging.getLogger(__name__)
 
 BATCH = 5_000
+LEDGER = cast(Table, ProcessedEvent.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +142,80 @@ def purge_outbox(
     return PurgeReport(deleted, total, cutoff, bound.position, bound.reason)
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerPurgeReport:
+    """What a ledger purge did (or, dry, would do)."""
+
+    deleted: int
+    eligible: int
+    """Ledger rows that were (dry: are) to go when the purge started."""
+    cutoff: datetime
+    dry_run: bool = False
+
+
+def purge_ledger(
+    db: Database,
+    *,
+    older_than: timedelta,
+    now: datetime | None = None,
+    batch: int = BATCH,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LedgerPurgeReport:
+    """Delete idempotency-ledger rows recorded more than `older_than` ago whose event is no
+    longer in the outbox (see the module docstring), oldest first in batches of `batch`."""
+    if older_than <= timedelta(0):
+        raise ValueError(f"older_than must be positive, got {older_than}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    cutoff = (now or utcnow()) - older_than
+    in_outbox = exists().where(OUTBOX.c.event_id == LEDGER.c.event_id)
+    eligible = ((LEDGER.c.processed_at < cutoff) & ~LEDGER.c.consumer.startswith(DEAD_LETTER_PREFIX)
+                & ~in_outbox)
+    with db.read() as s:
+        total = int(s.scalar(select(func.count()).select_from(LEDGER).where(eligible)) or 0)
+    if dry_run or total == 0:
+        return LedgerPurgeReport(0, total, cutoff, dry_run)
+    # Keys first, then one DELETE per key in a batch (executemany): a composite-key IN
+    # (subquery) is not portable across the two dialects.
+    oldest_first = (select(LEDGER.c.consumer, LEDGER.c.event_id).where(eligible)
+                    .order_by(LEDGER.c.processed_at).limit(batch))
+    statement = delete(LEDGER).where(LEDGER.c.consumer == bindparam("c"), LEDGER.c.event_id == bindparam("e"))
+    deleted = 0
+    while True:
+        with db.write() as c:
+            keys = [{"c": row.consumer, "e": row.event_id} for row in c.execute(oldest_first)]
+            if keys:
+                c.execute(statement, keys)
+        deleted += len(keys)
+        if progress is not None:
+            progress(min(deleted, total), total)
+        if len(keys) < batch or (stop is not None and stop.is_set()):
+            break
+    log.info("ledger retention: %d processed-event rows older than %s deleted", deleted, cutoff)
+    return LedgerPurgeReport(deleted, total, cutoff)
+
+
 class OutboxRetention:
-    """Runs :func:`purge_outbox` at start and then every `interval` seconds until stopped
-    (the event worker's background job)."""
+    """Runs :func:`purge_outbox`, then :func:`purge_ledger` (when `ledger_retention_days` is
+    given), at start and then every `interval` seconds until stopped (the event worker's
+    background job)."""
 
     def __init__(self, db: Database, *, retention_days: float, published_only: bool,
-                 interval: float = 3600.0) -> None:
+                 interval: float = 3600.0, ledger_retention_days: float | None = None) -> None:
         self.db = db
         self.older_than = timedelta(days=retention_days)
         self.published_only = published_only
         self.interval = interval
+        self.ledger_older_than = None if ledger_retention_days is None else timedelta(days=ledger_retention_days)
         self.last: PurgeReport | None = None
+        self.last_ledger: LedgerPurgeReport | None = None
 
     def run_once(self, stop: threading.Event | None = None) -> PurgeReport:
         self.last = purge_outbox(self.db, older_than=self.older_than, published_only=self.published_only, stop=stop)
+        if self.ledger_older_than is not None and not (stop is not None and stop.is_set()):
+            self.last_ledger = purge_ledger(self.db, older_than=self.ledger_older_than, stop=stop)
         return self.last
 
     def run_forever(self, stop: threading.Event) -> None:

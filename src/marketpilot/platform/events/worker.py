@@ -82,7 +82,8 @@ def run_worker(
     signals = _stop_on_signals(stop) if handle_signals else nullcontext()
     retention = OutboxRetention(db, retention_days=settings.outbox_retention_days,
                                 published_only=settings.is_distributed,
-                                interval=settings.outbox_purge_interval_seconds)
+                                interval=settings.outbox_purge_interval_seconds,
+                                ledger_retention_days=settings.processed_events_retention_days)
     purger = threading.Thread(target=retention.run_forever, args=(stop,), name="marketpilot-outbox-retention",
                               daemon=True)
     try:
