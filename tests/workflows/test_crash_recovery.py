@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from wf_support import Runtime, Sandboxes, inventory, outbox_count, place, run_state
+from wf_support import Runtime, Sandboxes, inventory, outbox_count, place, run_state, steps
 
 from marketpilot.platform.db import schema as t
 from marketpilot.workflows.events import OrderNotification
@@ -162,3 +162,70 @@ def test_random_sigkills_during_a_stream_of_orders_lose_and_duplicate_nothing(
     assert inventory(runtime.db) == (stock - len(orders), 0)
     for order_id in orders:
         assert outbox_count(runtime.db, OrderNotification.TYPE, order_id) == 2
+
+
+# Where the worker dies inside `pay_and_ship` (after the call, before anything is recorded) and
+# what the providers must show once the cancelled order has been compensated.
+CANCELLED_MID_PAYMENT = {
+    "ship:authorized": {"voided": True, "refunded": False, "label_cancelled": False},
+    "ship:captured": {"voided": False, "refunded": True, "label_cancelled": False},
+    "ship:labelled": {"voided": False, "refunded": True, "label_cancelled": True},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_an_order_cancelled_while_its_worker_lies_dead_mid_payment_is_undone_at_the_providers(
+    runtime: Runtime, sandboxes: Sandboxes, tmp_path: Path
+) -> None:
+    """The worker is SIGKILLed inside ``pay_and_ship`` after a provider call and before any
+    record of it; an operator cancels the run before a worker recovers it. The run's records
+    name no payment or label, so the compensation asks the providers what was done for the
+    order and undoes it: the authorisation voided, the capture refunded, the label cancelled,
+    the stock released."""
+    from marketpilot.workflows.service import WorkflowService
+
+    service = WorkflowService(runtime.db, runtime.settings)
+    orders = {}
+    try:
+        for i, boundary in enumerate(CANCELLED_MID_PAYMENT):
+            order_id = f"x{i:02d}"
+            place(runtime, order_id)
+            orders[order_id] = boundary
+            marker, log = tmp_path / f"cancel-killed-{i}", tmp_path / f"cancel-worker-{i}.log"
+            worker = _start(runtime, sandboxes, log, "--kill-at", boundary, "--marker", str(marker))
+            assert worker.wait(timeout=PROCESS_TIMEOUT) == -9, log.read_text()[-3000:]
+            assert marker.read_text() == order_workflow_id(order_id)
+            service.cancel(order_workflow_id(order_id))  # nobody has recovered the run yet
+        survivor_log = tmp_path / "cancel-survivor.log"
+        survivor = _start(runtime, sandboxes, survivor_log)  # runs the queued compensations
+        try:
+            deadline = time.monotonic() + PROCESS_TIMEOUT
+            while any(run_state(runtime.db, order_workflow_id(o)).outcome != "operator_cancelled" for o in orders):
+                assert survivor.poll() is None and time.monotonic() < deadline, survivor_log.read_text()[-3000:]
+                time.sleep(0.1)
+        finally:
+            survivor.terminate()
+            survivor.wait(timeout=PROCESS_TIMEOUT)
+    finally:
+        service.close()
+
+    payments, carrier = sandboxes.payments.records(), sandboxes.carrier.records()
+    intents = {i["reference"]: i for i in payments["intents"]}
+    for order_id, boundary in orders.items():
+        want = CANCELLED_MID_PAYMENT[boundary]
+        intent = intents[order_id]  # the call the dead worker made, which no record names
+        assert intent["status"] == ("canceled" if want["voided"] else "refunded"), (boundary, intent)
+        assert [v["reference"] for v in payments["voids"]].count(order_id) == int(want["voided"])
+        refunds = [r for r in payments["refunds"] if r["reference"] == order_id]
+        assert [r["amount"] for r in refunds] == ([intent["amount_captured"]] if want["refunded"] else []), boundary
+        labels = [lb for lb in carrier["labels"] if lb["reference"] == order_id]
+        assert [lb["status"] for lb in labels] == (["cancelled"] if want["label_cancelled"] else []), boundary
+        run = run_state(runtime.db, order_workflow_id(order_id))
+        assert (run.state, run.outcome) == ("cancelled", "operator_cancelled")
+        assert [s.status for s in steps(runtime.db, order_workflow_id(order_id)) if s.step == "discover"] == ["ok"]
+    assert len(payments["captures"]) == 2  # the dead workers' own; nothing captured after the cancel
+    assert inventory(runtime.db) == (100, 0)
+    with runtime.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(t.CheckoutLock)) == 0
+        assert set(s.scalars(select(t.Order.status))) == {"cancelled"}

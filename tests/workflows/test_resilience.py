@@ -4,6 +4,7 @@ compensated; a cancelled run can be retried."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from wf_support import Runtime, Sandboxes, inventory, place, run_state, steps
 
 from marketpilot.workflows.engine import Installation, start_order
+from marketpilot.workflows.history import FINAL_STATES
 from marketpilot.workflows.integrations.breaker import CircuitBreaker
 from marketpilot.workflows.integrations.errors import BreakerOpen, Unavailable
 from marketpilot.workflows.order import order_workflow_id
@@ -23,6 +25,11 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# How long the carrier outage lasts once the breaker has opened: 1 s keeps the suite short;
+# the issue's target is a minute (MARKETPILOT_TEST_OUTAGE_SECONDS=60).
+OUTAGE_SECONDS = float(os.environ.get("MARKETPILOT_TEST_OUTAGE_SECONDS", "1"))
 
 
 def _fail() -> None:
@@ -108,7 +115,8 @@ def test_a_carrier_outage_opens_the_breaker_and_every_order_resumes(
         while carrier_breaker.stats.opened == 0:  # rates fail first: their circuit opens
             assert time.monotonic() < deadline, "the breaker never opened"
             time.sleep(0.05)
-        time.sleep(1.0)  # the outage goes on with the breaker cycling open / half-open
+        time.sleep(OUTAGE_SECONDS)  # the outage goes on with the breaker cycling open / half-open
+        assert all(run_state(runtime.db, order_workflow_id(o)).state not in FINAL_STATES for o in orders)  # all waiting
         sandboxes.carrier.clear_faults()
         results = [h.get_result(polling_interval_sec=0.05) for h in handles]
         assert {r["state"] for r in results} == {"completed"}

@@ -196,9 +196,42 @@ def compensate_order_workflow(cancelled_workflow_id: str) -> dict[str, Any]:
     facts, progress = _progress_step(workflow_id)
     if facts is None:
         return {"workflow_id": workflow_id, "state": "cancelled", "outcome": "nothing_to_undo"}
-    _compensate(workflow_id, facts, progress)
+    # The records may not show everything: a worker killed inside ``pay_and_ship`` after a
+    # provider call and before its record, then cancelled before any worker recovered it, has
+    # charged or bought a label that no record names. The providers' own state says.
+    found = _external(_discover_step, workflow_id, facts.order_id)
+    _compensate(workflow_id, facts, _reconciled(progress, found))
     return _finish_step(workflow_id, facts, "cancelled", "operator_cancelled", "cancelled by an operator", progress, 0,
                         compensated=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the providers report for an order's reference: its payment intents and labels."""
+
+    payments: tuple[Payment, ...]
+    labels: tuple[Label, ...]
+
+
+def _reconciled(progress: Progress, found: Found) -> Progress:
+    """`progress` with its payment and label as the providers report them: the intent still
+    to void (authorised) or refund (captured, not all refunded yet), the label still to
+    cancel; none when the provider shows nothing left to undo (or nothing done)."""
+    payment_id, captured = None, 0
+    for payment in found.payments:
+        if payment.status == "requires_capture":
+            payment_id, captured = payment.id, 0
+        elif payment.captured_minor > payment.refunded_minor:
+            payment_id, captured = payment.id, payment.captured_minor - payment.refunded_minor
+        else:
+            continue
+        break
+    live = [label.id for label in found.labels if label.status != "cancelled"]
+    if len(found.payments) > 1 or len(live) > 1:  # one run per order, one key per call: not expected
+        log.warning("order reference has %d payment intents and %d live labels; undoing the first of each",
+                    len(found.payments), len(live))
+    return Progress(reservation=progress.reservation, payment_id=payment_id, captured_minor=captured,
+                    label_id=live[0] if live else None)
 
 
 def _failure_outcome(exc: BaseException) -> str:
@@ -665,6 +698,23 @@ def _refund_step(workflow_id: str, payment_id: str, amount_minor: int, attempt: 
         lambda: payments.refund(payment_id, amount_minor=amount_minor, idempotency_key=f"{workflow_id}:refund"),
         lambda r: {"refund_id": r.id, "amount_minor": r.amount_minor},
     )
+
+
+@DBOS.step(name="marketpilot.order.discover")
+def _discover_step(workflow_id: str, order_id: str, attempt: int) -> Found:
+    """Ask both providers what was done for the order (recorded as step ``discover``)."""
+    env = _env()
+    clock = StepClock()
+    try:
+        found = Found(tuple(env.payments.find(reference=order_id)), tuple(env.carrier.find_labels(reference=order_id)))
+    except Unavailable as exc:
+        _record(workflow_id, "discover", "retry", clock, attempt=attempt, detail={"error": str(exc)}, retries=1)
+        raise
+    _record(workflow_id, "discover", "ok", clock, attempt=attempt, detail={
+        "payments": [{"payment_id": p.id, "status": p.status, "captured_minor": p.captured_minor,
+                      "refunded_minor": p.refunded_minor} for p in found.payments],
+        "labels": [{"label_id": lb.id, "status": lb.status} for lb in found.labels]})
+    return found
 
 
 @DBOS.step(name="marketpilot.order.cancel_label")

@@ -46,3 +46,21 @@ def test_without_a_ttl_every_rate_request_asks_the_carrier() -> None:
                 carrier.rates(**LANE)
         finally:
             transport.close()
+
+
+def test_labels_are_found_by_their_reference_whatever_their_state() -> None:
+    """What a compensation asks when no record names the label: the carrier's own list."""
+    sandbox = CarrierSandbox()
+    with SandboxServer(sandbox) as server:
+        transport = ProviderTransport("carrier", server.url)
+        try:
+            carrier = HttpCarrier(transport)
+            made = carrier.create_label(reference="o 1/&x", service="standard", idempotency_key="k1", **LANE)
+            carrier.create_label(reference="o2", service="standard", idempotency_key="k2", **LANE)
+            assert carrier.find_labels(reference="o 1/&x") == [made]  # the reference survives the query string
+            carrier.cancel_label(made.id, idempotency_key="k3")
+            assert [(lb.id, lb.status, lb.reference) for lb in carrier.find_labels(reference="o 1/&x")] == [
+                (made.id, "cancelled", "o 1/&x")]
+            assert carrier.find_labels(reference="nobody") == []
+        finally:
+            transport.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 from marketpilot.workflows.integrations.transport import ProviderTransport
 
@@ -32,6 +33,7 @@ class Label:
     tracking_number: str
     service: str
     status: str  # created | cancelled
+    reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +54,14 @@ class Carrier(Protocol):
 
     def cancel_label(self, label_id: str, *, idempotency_key: str) -> Label: ...
 
+    def find_labels(self, *, reference: str) -> list[Label]: ...
+
     def track(self, tracking_number: str) -> Tracking: ...
 
 
 def _label(body: dict[str, object]) -> Label:
     return Label(id=str(body["id"]), tracking_number=str(body["tracking_number"]), service=str(body["service"]),
-                 status=str(body["status"]))
+                 status=str(body["status"]), reference=str(body.get("reference", "")))
 
 
 RATE_CACHE_MAX = 4096  # lanes kept; the cache starts over beyond
@@ -105,6 +109,11 @@ class HttpCarrier:
             "POST", f"/v1/labels/{label_id}/cancel", "cancel_label", idempotency_key=idempotency_key, json={}
         )
         return _label(body)
+
+    def find_labels(self, *, reference: str) -> list[Label]:
+        """The labels bought for `reference` (an order id), whatever their state."""
+        body = self.transport.request("GET", f"/v1/labels?{urlencode({'reference': reference})}", "find_labels")
+        return [_label(item) for item in body["data"]]
 
     def track(self, tracking_number: str) -> Tracking:
         body = self.transport.request("GET", f"/v1/tracking/{tracking_number}", "track")

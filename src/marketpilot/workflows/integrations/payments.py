@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from marketpilot.workflows.integrations.transport import ProviderTransport
 
@@ -24,6 +25,8 @@ class Payment:
     amount_minor: int
     currency: str
     captured_minor: int = 0
+    refunded_minor: int = 0
+    reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +47,14 @@ class PaymentProvider(Protocol):
 
     def refund(self, payment_id: str, *, amount_minor: int, idempotency_key: str) -> Refund: ...
 
+    def find(self, *, reference: str) -> list[Payment]: ...
+
 
 def _payment(body: dict[str, Any]) -> Payment:
     return Payment(
         id=str(body["id"]), status=str(body["status"]), amount_minor=int(body["amount"]),
         currency=str(body["currency"]), captured_minor=int(body.get("amount_captured", 0)),
+        refunded_minor=int(body.get("amount_refunded", 0)), reference=str(body.get("reference", "")),
     )
 
 
@@ -85,3 +91,9 @@ class HttpPaymentProvider:
             json={"payment_intent": payment_id, "amount": amount_minor},
         )
         return Refund(id=str(body["id"]), payment_id=payment_id, amount_minor=int(body["amount"]))
+
+    def find(self, *, reference: str) -> list[Payment]:
+        """The payment intents made for `reference` (an order id), whatever their state: how a
+        compensation learns what a run did that its records do not show."""
+        body = self.transport.request("GET", f"/v1/payment_intents?{urlencode({'reference': reference})}", "find")
+        return [_payment(item) for item in body["data"]]

@@ -29,6 +29,7 @@ class CarrierSandbox(Sandbox):
         self.route("POST", "/v1/labels", "label", self._label)
         self.route("POST", "/v1/labels/{id}/cancel", "cancel_label", self._cancel)
         self.route("GET", "/v1/tracking/{number}", "track", self._track)
+        self.route("GET", "/v1/labels", "find_labels", self._find)
 
     def set_tracking(self, tracking_number: str, status: str) -> None:
         with self.lock:
@@ -62,6 +63,10 @@ class CarrierSandbox(Sandbox):
         if status is None:
             raise SandboxError(404, "tracking_missing", f"unknown tracking number {params[0]!r}")
         return 200, {"tracking_number": params[0], "status": status}
+
+    def _find(self, query: dict[str, Any], _: list[str]) -> Answer:
+        reference = str(query["reference"])
+        return 200, {"data": [dict(v) for v in self.labels.values() if v["reference"] == reference]}
 
     def records(self) -> dict[str, Any]:
         return {"labels": [dict(v) for v in self.labels.values()]}

@@ -26,6 +26,7 @@ class PaymentSandbox(Sandbox):
         self.route("POST", "/v1/payment_intents/{id}/cancel", "void", self._void)
         self.route("POST", "/v1/refunds", "refund", self._refund)
         self.route("GET", "/v1/payment_intents/{id}", "retrieve", self._retrieve)
+        self.route("GET", "/v1/payment_intents", "find", self._find)
 
     def _intent(self, intent_id: str) -> dict[str, Any]:
         intent = self.intents.get(intent_id)
@@ -80,6 +81,10 @@ class PaymentSandbox(Sandbox):
 
     def _retrieve(self, _: dict[str, Any], params: list[str]) -> Answer:
         return 200, dict(self._intent(params[0]))
+
+    def _find(self, query: dict[str, Any], _: list[str]) -> Answer:
+        reference = str(query["reference"])
+        return 200, {"data": [dict(i) for i in self.intents.values() if i["reference"] == reference]}
 
     def records(self) -> dict[str, Any]:
         return {

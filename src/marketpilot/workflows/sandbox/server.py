@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 Answer = tuple[int, dict[str, Any]]
 Route = Callable[[dict[str, Any], list[str]], Answer]
@@ -119,8 +120,9 @@ class Sandbox:
         if fault is not None and fault.mode == "decline":
             return (self.DECLINE_STATUS, {"error": {"code": self.DECLINE_CODE, "message": "declined by sandbox"}}), 0.0
         delay = fault.delay if fault is not None and fault.mode == "timeout" else 0.0
-        if method == "GET":
-            return self._run(fn, body, params), delay
+        if method == "GET":  # a GET's query parameters are its body
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+            return self._run(fn, {**body, **query}, params), delay
         if not key:
             return (400, {"error": {"code": "idempotency_key_required", "message": "send an Idempotency-Key"}}), 0.0
         with self.lock:  # one writer at a time: a key is performed once even if sent twice at once
