@@ -33,6 +33,7 @@ from marketpilot.recommend.slate_policy import default_policy
 if TYPE_CHECKING:
     from marketpilot.fraud.service import FraudService
     from marketpilot.workflows.service import WorkflowService
+    from marketpilot.workflows.webhooks import WebhookService
 
 
 class Runtime:
@@ -146,6 +147,13 @@ class Runtime:
         from marketpilot.workflows.service import WorkflowService
 
         return WorkflowService(self.db, self.settings)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Sellers' webhook endpoints and the deliveries of their order notifications."""
+        from marketpilot.workflows.webhooks import WebhookService
+
+        return WebhookService(self.db)
 
     def close(self) -> None:
         if "recommendations" in self.__dict__:

@@ -74,6 +74,13 @@ ROUTES: list[RouteCase] = [
     RouteCase("POST", "/v1/sellers", OPERATOR, "none", Call("/v1/sellers", {"id": "s9", "name": "Nine"})),
     RouteCase("GET", "/v1/sellers", READ, "collection", Call("/v1/sellers"), Call("/v1/sellers"), owner_field="id"),
     RouteCase("GET", "/v1/sellers/{seller_id}", READ, "item", Call("/v1/sellers/s1"), Call("/v1/sellers/s2")),
+    RouteCase("PUT", "/v1/sellers/{seller_id}/webhook", SELLER_WRITE, "item",
+              Call("/v1/sellers/s1/webhook", {"url": "https://hooks.example.com/a"}),
+              Call("/v1/sellers/s2/webhook", {"url": "https://hooks.example.com/b"})),
+    RouteCase("GET", "/v1/sellers/{seller_id}/webhook", SELLER_WRITE, "none", Call("/v1/sellers/s1/webhook")),
+    RouteCase("DELETE", "/v1/sellers/{seller_id}/webhook", SELLER_WRITE, "none", Call("/v1/sellers/s1/webhook")),
+    RouteCase("GET", "/v1/sellers/{seller_id}/webhook/deliveries", SELLER_WRITE, "item",
+              Call("/v1/sellers/s1/webhook/deliveries"), Call("/v1/sellers/s2/webhook/deliveries")),
     RouteCase(
         "POST", "/v1/listings", SELLER_WRITE, "create",
         Call("/v1/listings", {"id": "l9", "seller_id": "s1", **LISTING}),

@@ -14,6 +14,7 @@ the orders queue. Enqueueing an id that exists returns that run, so a redelivere
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,12 +31,14 @@ from marketpilot.platform.events.cloudevent import CloudEvent
 from marketpilot.workflows import dispute, onboarding, order  # noqa: F401 - registers every workflow
 from marketpilot.workflows import environment as workflow_environment
 from marketpilot.workflows.base import FraudCheck
+from marketpilot.workflows.events import OrderNotification
 from marketpilot.workflows.fraud_rules import RuleFraudCheck
 from marketpilot.workflows.integrations.breaker import CircuitBreaker
 from marketpilot.workflows.integrations.carrier import Carrier, HttpCarrier
 from marketpilot.workflows.integrations.payments import HttpPaymentProvider, PaymentProvider
 from marketpilot.workflows.integrations.transport import ProviderTransport
 from marketpilot.workflows.settings import WorkflowSettings
+from marketpilot.workflows.webhooks import WEBHOOK_CONSUMER, WebhookSender, on_notification
 
 __all__ = ["ORDER_CONSUMER", "ORDER_QUEUE", "PARTICIPANT", "Installation", "install", "start_order"]
 
@@ -63,8 +66,25 @@ class Installation:
     settings: WorkflowSettings
     environment: workflow_environment.WorkflowEnvironment
     transports: list[ProviderTransport] = field(default_factory=list)
+    webhooks: WebhookSender | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start_webhooks(self, db: Database) -> WebhookSender:
+        """Send sellers' webhook deliveries from a thread of this process until `close`."""
+        self.webhooks = WebhookSender(db, self.settings)
+        thread = threading.Thread(target=self.webhooks.run_forever, args=(self._stop,), name="marketpilot-webhooks",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self.webhooks
 
     def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self.webhooks is not None:
+            self.webhooks.close()
         for transport in self.transports:
             transport.close()
 
@@ -124,6 +144,8 @@ def install(
     target = bus if bus is not None else getattr(runtime, "event_bus", None)
     if subscribe and isinstance(target, EventBus):
         target.subscribe(ORDER_CONSUMER, [OrderPlaced.TYPE], on_order_placed)
+        target.subscribe(WEBHOOK_CONSUMER, [OrderNotification.TYPE], on_notification)
+        installation.start_webhooks(runtime.db)
     return installation
 
 

@@ -44,6 +44,17 @@ class WorkflowSettings(BaseSettings):
     retry_max_wait: float = Field(default=300.0, ge=0)
     review_timeout_seconds: float = Field(default=86_400.0, gt=0)
     dispute_sla_seconds: float = Field(default=172_800.0, gt=0)
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60, description="Seconds a seller's endpoint has to answer.")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before a delivery is failed.")
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="Wait after the first failed attempt; doubled after each further one.")
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest wait between attempts.")
+    webhook_poll_interval: float = Field(default=1.0, gt=0, le=60, description="How often due deliveries are sent.")
+    webhook_allow_private_hosts: bool = Field(
+        default=False,
+        description="Let webhooks point at private, loopback or link-local addresses (development and tests only: "
+                    "otherwise a merchant could make the worker call the operator's internal services).",
+    )
 
     @property
     def retry(self) -> RetryPolicy:

@@ -1,0 +1,300 @@
+"""Seller webhooks: where a seller wants its order notifications, and their delivery.
+
+The order saga writes an ``OrderNotification`` (channel ``webhook``, recipient
+``seller:<id>``) through the outbox in the transaction that ships the order. This module
+takes it from there:
+
+1. **Registration** (`WebhookService`, ``PUT /v1/sellers/{id}/webhook``): an http(s) URL and a
+   signing secret issued once (``whsec_...``; registering again rotates it). Literal private,
+   loopback and link-local addresses are refused unless ``MARKETPILOT_WORKFLOWS_WEBHOOK_ALLOW_PRIVATE_HOSTS``
+   is set (development, tests); at send time the host's resolved addresses are checked again.
+2. **Queueing** (`on_notification`, consumer ``workflows.webhooks``): in the event's own
+   delivery transaction a ``webhook_deliveries`` row keyed by the event id, so a notification
+   is queued exactly once. No HTTP happens inside a database transaction: on SQLite that would
+   hold the single writer for as long as the seller's server takes to answer.
+3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``): due rows are POSTed as
+   JSON with ``Marketpilot-Event-Id`` (the receiver's dedup key: delivery is at least once)
+   and ``Marketpilot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``
+   (`verify` checks one). A 2xx marks the row delivered; anything else waits
+   ``retry_base * 2**(attempts-1)`` (capped) and tries again, until ``max_attempts``, then
+   the row is ``failed`` and stays listed for the seller and the operator.
+
+E-mail to buyers (channel ``email``) is not sent here: buyers' addresses are not part of
+the marketplace schema; a subscriber of the notification event with access to them sends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketpilot.domain.errors import InvalidInput, NotFound
+from marketpilot.platform.db import Database
+from marketpilot.platform.db import schema as t
+from marketpilot.platform.db.schema import utcnow
+from marketpilot.platform.events.cloudevent import CloudEvent
+from marketpilot.workflows.events import OrderNotification
+from marketpilot.workflows.settings import WorkflowSettings
+from marketpilot.workflows.tables import SellerWebhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_CONSUMER = "workflows.webhooks"
+SIGNATURE_HEADER = "Marketpilot-Signature"
+EVENT_HEADER = "Marketpilot-Event-Id"
+SIGNATURE_TOLERANCE_SECONDS = 300
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class WebhookIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    url: str = Field(min_length=1, max_length=2000, description="http(s) URL the notifications are POSTed to.")
+
+
+class WebhookEndpoint(BaseModel):
+    seller_id: str
+    url: str
+    created_at: datetime
+    updated_at: datetime
+    secret: str | None = Field(
+        default=None, description="The signing secret: returned when registered (or rotated), never again.")
+
+
+class WebhookDeliveryView(BaseModel):
+    id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, *, now: float | None = None,
+           tolerance: float = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+    """What a seller's endpoint should check: the signature matches and is recent."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), f"t={timestamp},v1={parts.get('v1', '')}")
+
+
+# -- where a host may be ---------------------------------------------------------------------
+
+
+def _private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """The URL if a webhook may point at it; :class:`InvalidInput` saying why not."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("webhook url must be an absolute http or https URL")
+    if parts.username or parts.password:
+        raise InvalidInput("webhook url must not carry credentials")
+    if not allow_private:
+        host = parts.hostname
+        if host == "localhost" or host.endswith(".localhost"):
+            raise InvalidInput("webhook url must not point at this machine")
+        try:
+            private = _private(host)
+        except ValueError:
+            private = False  # a name: its addresses are checked when sending
+        if private:
+            raise InvalidInput("webhook url must not point at a private, loopback or link-local address")
+    return url.strip()
+
+
+def _resolves_privately(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # the POST fails on its own and is retried
+    return any(_private(str(info[4][0])) for info in infos)
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+class WebhookService:
+    """Sellers' endpoints and their deliveries; a merchant (``scope``) sees only its own."""
+
+    def __init__(self, db: Database, settings: WorkflowSettings | None = None) -> None:
+        self.db = db
+        self.settings = settings or WorkflowSettings.load()
+
+    @staticmethod
+    def _seller(s: Session, seller_id: str, scope: str | None) -> None:
+        if (scope is not None and scope != seller_id) or s.get(t.Seller, seller_id) is None:
+            raise NotFound(f"seller {seller_id!r} not found")
+
+    def register(self, seller_id: str, body: WebhookIn, *, scope: str | None = None) -> WebhookEndpoint:
+        url = check_url(body.url, allow_private=self.settings.webhook_allow_private_hosts)
+        secret = "whsec_" + secrets.token_urlsafe(24)
+        now = utcnow()
+        with self.db.session() as s:
+            self._seller(s, seller_id, scope)
+            row = s.get(SellerWebhook, seller_id)
+            if row is None:
+                row = SellerWebhook(seller_id=seller_id, url=url, secret=secret, created_at=now, updated_at=now)
+                s.add(row)
+            else:
+                row.url, row.secret, row.updated_at = url, secret, now
+            s.flush()
+            return WebhookEndpoint(seller_id=seller_id, url=row.url, created_at=row.created_at,
+                                   updated_at=row.updated_at, secret=secret)
+
+    def get(self, seller_id: str, *, scope: str | None = None) -> WebhookEndpoint:
+        with self.db.read() as s:
+            self._seller(s, seller_id, scope)
+            row = s.get(SellerWebhook, seller_id)
+            if row is None:
+                raise NotFound(f"seller {seller_id!r} has no webhook")
+            return WebhookEndpoint(seller_id=seller_id, url=row.url, created_at=row.created_at, updated_at=row.updated_at)
+
+    def delete(self, seller_id: str, *, scope: str | None = None) -> None:
+        with self.db.session() as s:
+            self._seller(s, seller_id, scope)
+            row = s.get(SellerWebhook, seller_id)
+            if row is None:
+                raise NotFound(f"seller {seller_id!r} has no webhook")
+            s.delete(row)
+
+    def deliveries(self, seller_id: str, *, scope: str | None = None, status: DeliveryStatus | None = None,
+                   limit: int = 100) -> list[WebhookDeliveryView]:
+        """The seller's latest deliveries, newest first."""
+        with self.db.read() as s:
+            self._seller(s, seller_id, scope)
+            q = select(WebhookDelivery).where(WebhookDelivery.seller_id == seller_id)
+            if status is not None:
+                q = q.where(WebhookDelivery.status == status)
+            rows = s.scalars(q.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit))
+            return [WebhookDeliveryView.model_validate(r, from_attributes=True) for r in rows]
+
+
+# -- queueing --------------------------------------------------------------------------------
+
+
+def on_notification(event: CloudEvent, session: Session) -> None:
+    """Queue a seller's webhook notification (consumer ``workflows.webhooks``); a seller
+    without an endpoint gets none."""
+    note = event.payload()
+    if not isinstance(note, OrderNotification) or note.channel != "webhook" or not note.recipient.startswith("seller:"):
+        return
+    seller_id = note.recipient.removeprefix("seller:")
+    if session.get(SellerWebhook, seller_id) is None or session.get(WebhookDelivery, event.id) is not None:
+        return
+    session.add(WebhookDelivery(
+        id=event.id, seller_id=seller_id, status="pending", attempts=0, next_attempt_at=utcnow(),
+        payload={"id": event.id, "type": "order.notification", "created": event.time.isoformat(),
+                 "data": {"order_id": note.order_id, "template": note.template, **note.data}},
+    ))
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+class WebhookSender:
+    """POSTs due deliveries (see the module docstring); `run_forever` is the worker's thread."""
+
+    def __init__(self, db: Database, settings: WorkflowSettings | None = None, *, batch: int = 50,
+                 client: httpx.Client | None = None) -> None:
+        self.db = db
+        self.settings = settings or WorkflowSettings.load()
+        self.batch = batch
+        self._client = client or httpx.Client(timeout=self.settings.webhook_timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """Send what is due; the number of deliveries attempted."""
+        moment = now or utcnow()
+        with self.db.read() as s:
+            due = list(s.execute(
+                select(WebhookDelivery.id, WebhookDelivery.payload, WebhookDelivery.attempts,
+                       SellerWebhook.url, SellerWebhook.secret)
+                .join(SellerWebhook, SellerWebhook.seller_id == WebhookDelivery.seller_id, isouter=True)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= moment)
+                .order_by(WebhookDelivery.next_attempt_at).limit(self.batch)))
+        for row in due:
+            code, error = self._post(row.id, row.payload, row.url, row.secret)
+            self._settle(row.id, row.attempts + 1, code, error)
+        return len(due)
+
+    def _post(self, delivery_id: str, payload: dict[str, Any], url: str | None,
+              secret: str | None) -> tuple[int | None, str | None]:
+        if url is None or secret is None:
+            return None, "the seller removed its webhook"
+        host = urlsplit(url).hostname or ""
+        if not self.settings.webhook_allow_private_hosts and _resolves_privately(host):
+            return None, f"{host} resolves to a private address"
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        headers = {"Content-Type": "application/json", EVENT_HEADER: delivery_id,
+                   SIGNATURE_HEADER: sign(secret, int(time.time()), body), "User-Agent": "marketpilot-webhooks/1"}
+        try:
+            response = self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}"
+
+    def _settle(self, delivery_id: str, attempts: int, code: int | None, error: str | None) -> None:
+        cfg = self.settings
+        now = utcnow()
+        with self.db.session() as s:
+            row = s.get(WebhookDelivery, delivery_id)
+            if row is None:
+                return
+            row.attempts, row.last_status_code, row.last_error = attempts, code, error
+            if error is None:
+                row.status, row.delivered_at = "delivered", now
+            elif attempts >= cfg.webhook_max_attempts or row.last_error == "the seller removed its webhook":
+                row.status = "failed"
+                log.warning("webhook %s to seller %s given up after %d attempts: %s", delivery_id, row.seller_id,
+                            attempts, error)
+            else:
+                delay = min(cfg.webhook_retry_base_seconds * 2 ** (attempts - 1), cfg.webhook_retry_max_seconds)
+                row.next_attempt_at = now + timedelta(seconds=delay)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except Exception:  # a failed pass is retried at the next poll; the rows stay due
+                log.exception("webhook sender: pass failed")
+                sent = 0
+            if sent < self.batch:
+                stop.wait(self.settings.webhook_poll_interval)
