@@ -97,6 +97,15 @@ def _bound(db: Database, cutoff: datetime) -> _Bound:
     return _Bound(max(bound.position, 0), bound.reason)
 
 
+def _cutoff(older_than: timedelta, batch: int, now: datetime | None) -> datetime:
+    """The purge's cutoff time, after checking its arguments."""
+    if older_than <= timedelta(0):
+        raise ValueError(f"older_than must be positive, got {older_than}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    return (now or utcnow()) - older_than
+
+
 def purge_outbox(
     db: Database,
     *,
@@ -112,11 +121,7 @@ def purge_outbox(
     module docstring); `published_only` for a deployment whose relay publishes the outbox
     (the distributed profile). `progress(done, total)` after each batch; `stop` ends the
     purge between batches (what is deleted stays deleted, the rest waits for the next run)."""
-    if older_than <= timedelta(0):
-        raise ValueError(f"older_than must be positive, got {older_than}")
-    if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
-    cutoff = (now or utcnow()) - older_than
+    cutoff = _cutoff(older_than, batch, now)
     bound = _bound(db, cutoff)
     dead_letter = exists().where(ProcessedEvent.event_id == OUTBOX.c.event_id,
                                  ProcessedEvent.consumer.startswith(DEAD_LETTER_PREFIX))
@@ -165,11 +170,7 @@ def purge_ledger(
 ) -> LedgerPurgeReport:
     """Delete idempotency-ledger rows recorded more than `older_than` ago whose event is no
     longer in the outbox (see the module docstring), oldest first in batches of `batch`."""
-    if older_than <= timedelta(0):
-        raise ValueError(f"older_than must be positive, got {older_than}")
-    if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
-    cutoff = (now or utcnow()) - older_than
+    cutoff = _cutoff(older_than, batch, now)
     in_outbox = exists().where(OUTBOX.c.event_id == LEDGER.c.event_id)
     eligible = ((LEDGER.c.processed_at < cutoff) & ~LEDGER.c.consumer.startswith(DEAD_LETTER_PREFIX)
                 & ~in_outbox)
