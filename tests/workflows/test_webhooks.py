@@ -115,6 +115,33 @@ def test_a_notification_is_posted_signed_and_marked_delivered(runtime: Runtime, 
     assert (row.status, row.attempts, row.last_status_code, row.delivered_at is not None) == ("delivered", 1, 200, True)
 
 
+def test_two_senders_at_once_post_each_delivery_once(runtime: Runtime, receiver: Receiver) -> None:
+    """Two workers' senders reading the same due rows: each attempt is claimed by one."""
+    WebhookService(runtime.db, SETTINGS).register("s1", WebhookIn(url=receiver.url))
+    events = [_notify(runtime) for _ in range(20)]
+    senders = [WebhookSender(runtime.db, SETTINGS), WebhookSender(runtime.db, SETTINGS)]
+    start = threading.Barrier(2)
+    sent: list[int] = []
+
+    def run(sender: WebhookSender) -> None:
+        start.wait()
+        sent.append(sender.run_once())
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for sender in senders:
+            sender.close()
+    assert sum(sent) == 20
+    assert sorted(h[EVENT_HEADER] for h, _ in receiver.requests) == sorted(e.id for e in events)
+    with runtime.db.read() as s:
+        assert {r.status for r in s.scalars(select(WebhookDelivery))} == {"delivered"}
+
+
 def test_failures_are_retried_with_backoff_then_given_up(runtime: Runtime, receiver: Receiver) -> None:
     WebhookService(runtime.db, SETTINGS).register("s1", WebhookIn(url=receiver.url))
     receiver.status = 503

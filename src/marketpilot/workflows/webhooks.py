@@ -12,7 +12,8 @@ takes it from there:
    delivery transaction a ``webhook_deliveries`` row keyed by the event id, so a notification
    is queued exactly once. No HTTP happens inside a database transaction: on SQLite that would
    hold the single writer for as long as the seller's server takes to answer.
-3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``): due rows are POSTed as
+3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``; several workers share the
+   rows, each attempt claimed by one of them with a lease): due rows are POSTed as
    JSON with ``Marketpilot-Event-Id`` (the receiver's dedup key: delivery is at least once)
    and ``Marketpilot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``
    (`verify` checks one). A 2xx marks the row delivered; anything else waits
@@ -35,12 +36,12 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.errors import InvalidInput, NotFound
@@ -59,6 +60,7 @@ SIGNATURE_HEADER = "Marketpilot-Signature"
 EVENT_HEADER = "Marketpilot-Event-Id"
 SIGNATURE_TOLERANCE_SECONDS = 300
 DeliveryStatus = Literal["pending", "delivered", "failed"]
+DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
 class WebhookIn(BaseModel):
@@ -244,14 +246,29 @@ class WebhookSender:
         with self.db.read() as s:
             due = list(s.execute(
                 select(WebhookDelivery.id, WebhookDelivery.payload, WebhookDelivery.attempts,
-                       SellerWebhook.url, SellerWebhook.secret)
+                       WebhookDelivery.next_attempt_at, SellerWebhook.url, SellerWebhook.secret)
                 .join(SellerWebhook, SellerWebhook.seller_id == WebhookDelivery.seller_id, isouter=True)
                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= moment)
                 .order_by(WebhookDelivery.next_attempt_at).limit(self.batch)))
+        sent = 0
         for row in due:
+            if not self._claim(row.id, row.next_attempt_at, moment):
+                continue  # another worker's sender took it
             code, error = self._post(row.id, row.payload, row.url, row.secret)
             self._settle(row.id, row.attempts + 1, code, error)
-        return len(due)
+            sent += 1
+        return sent
+
+    def _claim(self, delivery_id: str, seen: datetime, now: datetime) -> bool:
+        """Move the row's next attempt past this one's longest duration, if no other sender
+        has moved it since it was read: one POST per attempt across workers. A sender that
+        dies after claiming leaves the row due again once the lease has passed."""
+        lease = now + timedelta(seconds=2 * self.settings.webhook_timeout + 5)
+        with self.db.write() as c:
+            moved = c.execute(update(DELIVERIES).where(
+                DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending",
+                DELIVERIES.c.next_attempt_at == seen).values(next_attempt_at=lease))
+        return moved.rowcount == 1
 
     def _post(self, delivery_id: str, payload: dict[str, Any], url: str | None,
               secret: str | None) -> tuple[int | None, str | None]:
