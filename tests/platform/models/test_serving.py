@@ -293,3 +293,33 @@ def test_the_prediction_histogram_bins_like_prometheus_and_skips_nan(size: int) 
     assert samples[("marketpilot_model_prediction_bucket", "+Inf")] == 2 * finite.size
     assert samples[("marketpilot_model_prediction_count", None)] == 2 * finite.size
     assert samples[("marketpilot_model_prediction_sum", None)] == pytest.approx(2 * finite.sum(), rel=1e-6)
+
+
+def test_readiness_waits_for_the_load_hook_of_the_first_load(
+    sqlite_settings: Settings, sqlite_registry: ModelRegistry, model_name: str, data: Data, boosters: Boosters
+) -> None:
+    """What the loader does after installing the champion (the serving app registers its drift
+    watch there) is part of being ready: a request admitted before it would go unmonitored.
+    A hook that fails does not keep the model from being served."""
+    sqlite_registry.promote(model_name, _register(sqlite_registry, model_name, boosters[0], data))
+    server = ModelServer()
+    in_hook, release = threading.Event(), threading.Event()
+
+    def hook(_registry: ModelRegistry, name: str) -> None:
+        in_hook.set()
+        assert release.wait(30)
+        raise RuntimeError("the hook fails after its work; readiness must not stay held")
+
+    watcher = RegistryWatcher(server, lambda: ModelRegistry.from_settings(sqlite_settings), [model_name], on_load=hook)
+    poll = threading.Thread(target=watcher.poll_once)
+    poll.start()
+    try:
+        assert in_hook.wait(30)
+        assert server.model(model_name).version == "1"  # installed ...
+        assert not server.ready  # ... but not ready while the hook runs
+    finally:
+        release.set()
+        poll.join(30)
+    assert server.ready
+    watcher.stop()
+    server.close()

@@ -242,6 +242,7 @@ class ModelServer:
         self._entries: dict[str, _Entry] = {}
         self._sources: dict[str, _RegistrySource] = {}
         self._expected: frozenset[str] = frozenset()
+        self._held: frozenset[str] = frozenset()
         self._lock = threading.RLock()
         self._shadow = ShadowRunner(workers=shadow_workers, max_pending=shadow_queue)
         self._shadow_sinks: list[ShadowSink] = []
@@ -353,6 +354,16 @@ class ModelServer:
         """Names that must be loaded before the server reports ready (`/v2/health/ready`)."""
         self._expected = frozenset(names)
 
+    def hold(self, name: str) -> None:
+        """Keep reporting not ready for `name` even once loaded, until :meth:`settle`: what
+        the loader does after installing a model (the drift watch) is part of being ready."""
+        with self._lock:
+            self._held = self._held | {name}
+
+    def settle(self, name: str) -> None:
+        with self._lock:
+            self._held = self._held - {name}
+
     # -- configuration -----------------------------------------------------------------
 
     def set_traffic(self, name: str, policy: TrafficPolicy) -> TrafficPolicy:
@@ -414,9 +425,9 @@ class ModelServer:
 
     @property
     def ready(self) -> bool:
-        """Every expected model has a champion loaded."""
+        """Every expected model has a champion loaded, and none is held (see :meth:`hold`)."""
         entries = self._entries
-        return all(name in entries and CHAMPION in entries[name].aliases for name in self._expected)
+        return not self._held and all(name in entries and CHAMPION in entries[name].aliases for name in self._expected)
 
     # -- inference ---------------------------------------------------------------------
 

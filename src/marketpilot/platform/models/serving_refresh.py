@@ -66,20 +66,27 @@ class RegistryWatcher:
             self._registry = self._open()
         changed = []
         for name in self.names:
+            first = name not in self.server.names()
+            if first and self._on_load is not None:
+                self.server.hold(name)  # ready once the hook has also run for the first load
             try:
-                if name in self.server.names():
-                    changed.extend(self.server.refresh(self._registry, [name]))
-                else:
-                    self.server.load(self._registry, name, adapter=self._adapters.get(name))
-                    changed.append(name)
-            except Exception:
-                log.exception("could not load model %s from the registry; retrying in %.0f s", name, self.interval)
-                continue
-            if self._on_load is not None and name in changed:
                 try:
-                    self._on_load(self._registry, name)
+                    if not first:
+                        changed.extend(self.server.refresh(self._registry, [name]))
+                    else:
+                        self.server.load(self._registry, name, adapter=self._adapters.get(name))
+                        changed.append(name)
                 except Exception:
-                    log.exception("after loading model %s: hook failed", name)
+                    log.exception("could not load model %s from the registry; retrying in %.0f s", name, self.interval)
+                    continue
+                if self._on_load is not None and name in changed:
+                    try:
+                        self._on_load(self._registry, name)
+                    except Exception:  # a failed hook does not keep the model unserved
+                        log.exception("after loading model %s: hook failed", name)
+            finally:
+                if first and self._on_load is not None:
+                    self.server.settle(name)
         self.polls += 1
         return changed
 
