@@ -455,16 +455,20 @@ def _dot(vectors: np.ndarray, query: np.ndarray, items: np.ndarray) -> np.ndarra
 
 
 def _embedding_z(vectors: np.ndarray, query: np.ndarray, mean: float, std: float, items: np.ndarray) -> np.ndarray:
-    return ((vectors[items] @ query).astype(np.float64) - mean) / std
+    return (_dot(vectors, query, items).astype(np.float64) - mean) / std
+
+
+def _sparse_lookup(idx: np.ndarray, val: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The values of `items` in a sparse row (indices ascending; absent entries score 0), float32."""
+    if len(idx) == 0:
+        return np.zeros(len(items), np.float32)
+    pos = np.minimum(np.searchsorted(idx, items), len(idx) - 1)
+    return np.where(idx[pos] == items, val[pos], 0.0).astype(np.float32)
 
 
 def _sparse_z(idx: np.ndarray, val: np.ndarray, mean: float, std: float, items: np.ndarray) -> np.ndarray:
-    """z-scores of `items` in a sparse row (indices ascending; absent entries score 0)."""
-    raw = np.zeros(len(items), np.float64)
-    if len(idx):
-        pos = np.minimum(np.searchsorted(idx, items), len(idx) - 1)
-        raw = np.where(idx[pos] == items, val[pos], 0.0)
-    return (raw - mean) / std
+    """z-scores of `items` in a sparse row."""
+    return (_sparse_lookup(idx, val, items).astype(np.float64) - mean) / std
 
 
 def _vectors_of(r: Retriever) -> np.ndarray | None:
@@ -545,13 +549,8 @@ def _sparse_rows(rows_: list[tuple[np.ndarray, np.ndarray]], excluded: list[np.n
             pick = pick[np.argsort(-e_val[pick], kind="stable")]
             top, top_scores = e_idx[pick], e_val[pick]
 
-        def score_of(items: np.ndarray, idx: np.ndarray = idx, val: np.ndarray = val) -> np.ndarray:
-            if len(idx) == 0:
-                return np.zeros(len(items), np.float32)
-            pos = np.minimum(np.searchsorted(idx, items), len(idx) - 1)
-            return np.where(idx[pos] == items, val[pos], 0.0).astype(np.float32)
-
-        out.append(_Row(top, top_scores, score_of, float(v64.sum()), float((v64 * v64).sum()), n_items - len(ex)))
+        out.append(_Row(top, top_scores, partial(_sparse_lookup, idx, val), float(v64.sum()), float((v64 * v64).sum()),
+                        n_items - len(ex)))
     return out
 
 
