@@ -66,7 +66,8 @@ class CarrierSandbox(Sandbox):
 
     def _find(self, query: dict[str, Any], _: list[str]) -> Answer:
         reference = str(query["reference"])
-        return 200, {"data": [dict(v) for v in self.labels.values() if v["reference"] == reference]}
+        with self.lock:  # GETs run beside writes on other server threads
+            return 200, {"data": [dict(v) for v in self.labels.values() if v["reference"] == reference]}
 
     def records(self) -> dict[str, Any]:
         return {"labels": [dict(v) for v in self.labels.values()]}

@@ -84,7 +84,8 @@ class PaymentSandbox(Sandbox):
 
     def _find(self, query: dict[str, Any], _: list[str]) -> Answer:
         reference = str(query["reference"])
-        return 200, {"data": [dict(i) for i in self.intents.values() if i["reference"] == reference]}
+        with self.lock:  # GETs run beside writes on other server threads
+            return 200, {"data": [dict(i) for i in self.intents.values() if i["reference"] == reference]}
 
     def records(self) -> dict[str, Any]:
         return {
