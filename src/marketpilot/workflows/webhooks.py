@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -227,6 +227,15 @@ def on_notification(event: CloudEvent, session: Session) -> None:
 # -- sending ---------------------------------------------------------------------------------
 
 
+class _Attempt(NamedTuple):
+    """How one POST went: the status code (None: no answer), the error (None: delivered), and
+    whether no later attempt can do better."""
+
+    status_code: int | None
+    error: str | None
+    final: bool = False
+
+
 class WebhookSender:
     """POSTs due deliveries (see the module docstring); `run_forever` is the worker's thread."""
 
@@ -254,8 +263,7 @@ class WebhookSender:
         for row in due:
             if not self._claim(row.id, row.next_attempt_at, moment):
                 continue  # another worker's sender took it
-            code, error = self._post(row.id, row.payload, row.url, row.secret)
-            self._settle(row.id, row.attempts + 1, code, error)
+            self._settle(row.id, row.attempts + 1, self._post(row.id, row.payload, row.url, row.secret))
             sent += 1
         return sent
 
@@ -270,38 +278,37 @@ class WebhookSender:
                 DELIVERIES.c.next_attempt_at == seen).values(next_attempt_at=lease))
         return moved.rowcount == 1
 
-    def _post(self, delivery_id: str, payload: dict[str, Any], url: str | None,
-              secret: str | None) -> tuple[int | None, str | None]:
+    def _post(self, delivery_id: str, payload: dict[str, Any], url: str | None, secret: str | None) -> _Attempt:
         if url is None or secret is None:
-            return None, "the seller removed its webhook"
+            return _Attempt(None, "the seller removed its webhook", final=True)
         host = urlsplit(url).hostname or ""
         if not self.settings.webhook_allow_private_hosts and _resolves_privately(host):
-            return None, f"{host} resolves to a private address"
+            return _Attempt(None, f"{host} resolves to a private address")
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", EVENT_HEADER: delivery_id,
                    SIGNATURE_HEADER: sign(secret, int(time.time()), body), "User-Agent": "marketpilot-webhooks/1"}
         try:
             response = self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+            return _Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+            return _Attempt(response.status_code, None)
+        return _Attempt(response.status_code, f"HTTP {response.status_code}")
 
-    def _settle(self, delivery_id: str, attempts: int, code: int | None, error: str | None) -> None:
+    def _settle(self, delivery_id: str, attempts: int, attempt: _Attempt) -> None:
         cfg = self.settings
         now = utcnow()
         with self.db.session() as s:
             row = s.get(WebhookDelivery, delivery_id)
             if row is None:
                 return
-            row.attempts, row.last_status_code, row.last_error = attempts, code, error
-            if error is None:
+            row.attempts, row.last_status_code, row.last_error = attempts, attempt.status_code, attempt.error
+            if attempt.error is None:
                 row.status, row.delivered_at = "delivered", now
-            elif attempts >= cfg.webhook_max_attempts or row.last_error == "the seller removed its webhook":
+            elif attempt.final or attempts >= cfg.webhook_max_attempts:
                 row.status = "failed"
                 log.warning("webhook %s to seller %s given up after %d attempts: %s", delivery_id, row.seller_id,
-                            attempts, error)
+                            attempts, attempt.error)
             else:
                 delay = min(cfg.webhook_retry_base_seconds * 2 ** (attempts - 1), cfg.webhook_retry_max_seconds)
                 row.next_attempt_at = now + timedelta(seconds=delay)
