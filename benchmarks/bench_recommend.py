@@ -224,6 +224,7 @@ def in_process(home: Path, n: int, requests: int, runs: int, *, ann: bool) -> di
             "ef": 64,
             "recall_at_10": round(recall_at_k(index, queries, 10), 4),
             "recall_at_10_masked": round(recall_at_k(index, queries, 10, allowed), 4),
+            "score_recall_at_10": round(recall_at_k(index, queries, 10, by="score"), 4),
         }
         index.ef = 256
         result["ann"]["recall_at_10_ef256"] = round(recall_at_k(index, queries, 10), 4)

@@ -37,6 +37,29 @@ def test_recall_at_10_against_exact_search_is_high(index: AnnIndex, vectors: np.
     assert recall_at_k(index, queries, 10) >= 0.95
 
 
+def test_score_recall_counts_tied_items_that_id_recall_misses() -> None:
+    # 50 distinct vectors, each repeated 40 times: the exact top 10 of a query is one
+    # arbitrary pick among 40 equals, so id recall is low however good the graph is.
+    base = clustered(50, seed=3)
+    ann = AnnIndex(DIM, capacity=2000, seed=2)
+    ann.add(np.repeat(base, 40, axis=0), np.arange(2000))
+    queries = base[:20] + 0.01 * np.random.default_rng(4).normal(size=(20, DIM)).astype(np.float32)
+    # (hnswlib's graph itself can miss a few among so many duplicates: 0.95-1.0 by seed)
+    assert recall_at_k(ann, queries, 10) < 0.5
+    assert recall_at_k(ann, queries, 10, by="score") >= 0.9
+
+
+def test_score_recall_counts_a_worse_item_as_a_miss(index: AnnIndex, vectors: np.ndarray) -> None:
+    queries = clustered(30, seed=8)
+    good = recall_at_k(index, queries, 10, by="score")
+    assert good >= recall_at_k(index, queries, 10) >= 0.9
+    crippled = AnnIndex(DIM, capacity=3000, seed=1, m=2, ef_construction=2, ef=1)
+    crippled.add(vectors[:3000], np.arange(3000))
+    assert recall_at_k(crippled, queries, 10, by="score") < good
+    with pytest.raises(ValueError, match="by must be"):
+        recall_at_k(index, queries, 10, by="rank")  # type: ignore[arg-type]
+
+
 def test_new_items_are_added_to_the_live_graph_and_found_at_once(index: AnnIndex, vectors: np.ndarray) -> None:
     before = index.query(vectors[0], 5).items.tolist()
     index.add(vectors[3000:], np.arange(3000, 4000))  # beyond the initial capacity: grows, no rebuild

@@ -156,6 +156,11 @@ class AnnIndex:
         x = self._normalised(self._check(vector))[0]
         return self._rank(x, self._labels(allowed), k)
 
+    def similarity(self, vector: npt.ArrayLike, labels: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Exact similarities of one vector to the given labels' stored vectors."""
+        x = self._normalised(self._check(vector))[0]
+        return (self._vectors[np.asarray(labels, dtype=np.int64)] @ x).astype(np.float32)
+
     def _rank(self, x: Vectors, labels: IntArray, k: int) -> Candidates:
         if len(labels) == 0:
             return Candidates(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
@@ -196,16 +201,39 @@ class AnnIndex:
         return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
-def recall_at_k(index: AnnIndex, queries: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> float:
-    """Mean share of the exact top k that the ANN query returns, over the query vectors."""
+def recall_at_k(
+    index: AnnIndex,
+    queries: npt.ArrayLike,
+    k: int,
+    allowed: BoolArray | None = None,
+    *,
+    by: Literal["id", "score"] = "id",
+    tolerance: float = 1e-3,
+) -> float:
+    """Mean share of the exact top k that the ANN query returns, over the query vectors.
+
+    ``by="id"`` counts the exact top k's labels among the ANN's. When many items tie at the
+    k-th similarity (duplicate texts, say), the exact top k is one arbitrary pick among them
+    and an ANN that returns equally good items scores low. ``by="score"`` counts an ANN
+    result as a hit when its exact similarity (recomputed from the stored vectors, not the
+    graph's distance) is at least the exact k-th similarity minus `tolerance`: the share of
+    the ANN's answer that an exact search could (nearly) equally have returned. This is
+    ann-benchmarks' "k-nn" recall, whose default distance slack is also 1e-3.
+    """
+    if by not in ("id", "score"):
+        raise ValueError(f"by must be 'id' or 'score', got {by!r}")
     q = np.asarray(queries, dtype=np.float32)
     hits = 0
     total = 0
     for row in q:
-        truth = index.exact(row, k, allowed).items
-        if len(truth) == 0:
+        truth = index.exact(row, k, allowed)
+        if len(truth.items) == 0:
             continue
         got = index.query(row, k, allowed).items
-        hits += len(np.intersect1d(truth, got))
-        total += len(truth)
+        if by == "id":
+            hits += len(np.intersect1d(truth.items, got))
+        else:
+            exact_scores = index.similarity(row, got)
+            hits += int(np.count_nonzero(exact_scores >= float(truth.scores[-1]) - tolerance))
+        total += len(truth.items)
     return hits / total if total else 1.0
