@@ -109,27 +109,44 @@ def _wait_for_runs(shop: _Shop, prefix: str, n: int) -> None:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         with shop.db.read() as s:
-            if s.scalar(ended) >= n:
+            if (s.scalar(ended) or 0) >= n:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{prefix}*: not all {n} runs ended within 600 s")
 
 
-def _wait_for_dbos_runs(settings: Any, workflow_name: str, n: int) -> None:
-    """Wait until `n` runs of `workflow_name` have ended, by one count of DBOS's system
-    database every 50 ms: the anchor bursts are waited for as the order bursts are (the anchor
-    writes nothing to the app database), so neither pays for polling each handle."""
+_ENDED_SQL = "SELECT count(*) FROM workflow_status WHERE name = :name AND status IN ('SUCCESS', 'ERROR')"
+
+
+def _dbos_runs_ended(settings: Any, workflow_name: str) -> int:
+    """How many runs of `workflow_name` DBOS's system database holds as ended."""
     import sqlalchemy as sa
 
     from marketpilot.platform import durable
 
     engine = sa.create_engine(durable.system_database_url(settings))
-    ended = sa.text("SELECT count(*) FROM workflow_status WHERE name = :name AND status IN ('SUCCESS', 'ERROR')")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(_ENDED_SQL), {"name": workflow_name}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _wait_for_dbos_runs(settings: Any, workflow_name: str, n: int, *, before: int) -> None:
+    """Wait until `n` more runs of `workflow_name` than `before` (the count taken before the
+    burst was enqueued) have ended, by one count of DBOS's system database every 50 ms: the
+    anchor bursts are waited for as the order bursts are (the anchor writes nothing to the app
+    database), so neither pays for polling each handle."""
+    import sqlalchemy as sa
+
+    from marketpilot.platform import durable
+
+    engine = sa.create_engine(durable.system_database_url(settings))
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if conn.execute(ended, {"name": workflow_name}).scalar_one() >= n:
+                if conn.execute(sa.text(_ENDED_SQL), {"name": workflow_name}).scalar_one() >= before + n:
                     return
             time.sleep(0.05)
     finally:
@@ -241,12 +258,13 @@ def _run_once(home: Path, args: argparse.Namespace) -> dict[str, Any]:
         # The same burst of anchor runs on the same queue: what DBOS alone allows here.
         queue = DBOS.retrieve_queue(engine.ORDER_QUEUE)
         assert queue is not None
+        before = _dbos_runs_ended(shop.settings, "bench.anchor")
         t0 = time.perf_counter()
         anchors = []
         for _ in range(args.burst):
             with SetWorkflowID(uuid.uuid4().hex):
                 anchors.append(queue.enqueue(_anchor_workflow))
-        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst + args.orders + 20)
+        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst, before=before)
         for h in anchors:
             h.get_result(polling_interval_sec=0.01)
         out["anchor_burst_per_s"] = round(args.burst / (time.perf_counter() - t0), 1)
@@ -317,11 +335,12 @@ def _run_workers(home: Path, args: argparse.Namespace) -> dict[str, float]:
         assert len(payments.sandbox.records()["captures"]) == args.burst
         orders_per_s = round(args.burst / elapsed, 1)
 
+        before = _dbos_runs_ended(shop.settings, "bench.anchor")
         t0 = time.perf_counter()
         for _ in range(args.burst):
             client.enqueue({"queue_name": engine.ORDER_QUEUE, "workflow_name": "bench.anchor",
                             "workflow_id": uuid.uuid4().hex})
-        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst)
+        _wait_for_dbos_runs(shop.settings, "bench.anchor", args.burst, before=before)
         return {"workers_burst_per_s": orders_per_s,
                 "workers_anchor_burst_per_s": round(args.burst / (time.perf_counter() - t0), 1)}
     finally:
