@@ -31,3 +31,14 @@ def test_storefront_syncs_users(client: TestClient, keys: Keys) -> None:
     assert client.get("/v1/users/u2", headers=h).json()["region"] == "us-east"
     assert [u["id"] for u in client.get("/v1/users?region=us-east", headers=h).json()["items"]] == ["u2"]
     assert client.get("/v1/users/nobody", headers=h).status_code == 404
+
+
+def test_a_users_email_is_kept_and_checked(client: TestClient, keys: Keys) -> None:
+    h = auth(keys.service)
+    body = {"id": "u3", "region": "eu", "email": "ana@example.com"}
+    assert client.post("/v1/users", json=body, headers=h).status_code == 201
+    assert client.get("/v1/users/u3", headers=h).json()["email"] == "ana@example.com"
+    bad = client.post("/v1/users", json={**body, "id": "u4", "email": "Ana <ana@example.com>"}, headers=h)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["message"].startswith("email: String should match pattern")
+    assert client.get("/v1/users/u3", headers=auth(keys.merchant)).status_code == 403

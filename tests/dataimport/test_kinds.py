@@ -72,11 +72,12 @@ def test_listings_import_with_stock_and_events(db: Database, files: Files, fmt: 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_users_import(db: Database, files: Files, fmt: str) -> None:
     path = write_table(files, fmt, "users", {
-        "user_id": ["u1", "u2"], "region": ["EU", "US"], "segment": ["new", None], "created_at": [T0, T0],
+        "user_id": ["u1", "u2"], "region": ["EU", "US"], "segment": ["new", None],
+        "email": ["ana@example.com", None], "created_at": [T0, T0],
     }, {"created_at": TS})
     report = run_import(db, "users", path)
-    assert table_rows(db, "users", "id, region, segment, created_at") == [
-        ("u1", "EU", "new", T0), ("u2", "US", None, T0)]
+    assert table_rows(db, "users", "id, region, segment, email, created_at") == [
+        ("u1", "EU", "new", "ana@example.com", T0), ("u2", "US", None, None, T0)]
     assert str(report).startswith(f"imported 2 users rows from users.{fmt} as batch {report.batch_id} in ")
 
 

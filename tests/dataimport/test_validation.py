@@ -7,6 +7,7 @@ import pytest
 from import_support import SELLERS_CSV, Files, load_catalogue, run_import
 
 from marketpilot.dataimport import ImportFailed, ImportProblem
+from marketpilot.dataimport.schemas import SCHEMAS
 from marketpilot.platform.db import Database
 
 ID_RULE = "use 1-64 letters, digits, '_', '-', '.' or ':', starting with a letter or digit"
@@ -82,6 +83,24 @@ def test_seller_country_must_be_two_capital_letters(db: Database, files: Files) 
         "sellers.csv, line 2: country: 'Germany' does not match ^[A-Z]{2}$ (ISO 3166 alpha-2)"]
 
 
+def test_a_buyer_email_must_be_one_address(db: Database, files: Files) -> None:
+    path = files.csv("users.csv", """\
+user_id,region,email
+u1,EU,ana@example.com
+u2,EU,ana
+u3,EU,"Ana <ana@example.com>"
+u4,EU,ana@example.com; bo@example.com
+u5,EU,
+""")
+    pattern = SCHEMAS["users"].column("email").pattern
+    hint = "(one e-mail address, where the buyer's order e-mails go; empty: none)"
+    assert problems(db, "users", path) == [
+        f"users.csv, line 3: email: 'ana' does not match {pattern} {hint}",
+        f"users.csv, line 4: email: 'Ana <ana@example.com>' does not match {pattern} {hint}",
+        f"users.csv, line 5: email: 'ana@example.com; bo@example.com' does not match {pattern} {hint}",
+    ]
+
+
 def test_order_rows_must_agree_and_refer_to_the_sellers_listings(db: Database, files: Files) -> None:
     load_catalogue(db, files)
     path = files.csv("orders.csv", """\
@@ -146,7 +165,7 @@ def test_missing_required_columns_are_reported_before_any_row(db: Database, file
 def test_unknown_columns_are_rejected_unless_ignored(db: Database, files: Files) -> None:
     path = files.csv("users.csv", "user_id,region,segmnt\nu1,EU,vip\n")
     assert problems(db, "users", path) == [
-        "users.csv, line 1: unknown column 'segmnt': users files may have user_id, region, segment, created_at"]
+        "users.csv, line 1: unknown column 'segmnt': users files may have user_id, region, segment, email, created_at"]
     assert run_import(db, "users", path, ignore_extra_columns=True).rows == 1
 
 

@@ -194,7 +194,8 @@ class UsersWriter(Writer):
     def write(self, rows: Rows) -> None:
         v = rows.values
         self.upsert(USERS, {
-            "id": v("user_id"), "region": v("region"), "segment": v("segment"), "created_at": v("created_at"),
+            "id": v("user_id"), "region": v("region"), "segment": v("segment"), "email": v("email"),
+            "created_at": v("created_at"),
         }, ["id"], keep="created_at")
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from marketpilot.domain.entities import EMAIL_PATTERN
+
 
 class ColumnType(StrEnum):
     STR = "str"
@@ -106,6 +108,8 @@ SCHEMAS: dict[str, Schema] = {
             Column("user_id", S, **ID),
             Column("region", S, **REGION),
             Column("segment", S, required=False, max_length=32),
+            Column("email", S, required=False, max_length=254, pattern=EMAIL_PATTERN,
+                   description="one e-mail address, where the buyer's order e-mails go; empty: none"),
             Column("created_at", T, required=False, description="empty: kept on re-import, the import time for a new row"),
         ), "Buyers."),
         Schema("interactions", ("user_id", "listing_id", "event", "timestamp"), (

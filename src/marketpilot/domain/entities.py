@@ -21,6 +21,9 @@ CURRENCY_EXPONENT: dict[str, int] = {
 }
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+# One e-mail address, no display name: a local part and a dotted domain, no spaces or second
+# '@'. Deliverability is the mail server's to judge; this stops shifted CSV columns and lists.
+EMAIL_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$"
 
 
 def _check_id(value: str) -> str:
@@ -153,6 +156,8 @@ class UserIn(Record):
     id: EntityId
     region: Annotated[str, Field(min_length=1, max_length=32)]
     segment: Annotated[str | None, Field(max_length=32)] = None
+    email: Annotated[str | None, Field(max_length=254, pattern=EMAIL_PATTERN,
+                                       description="Where the buyer's order e-mails go; none: no e-mail.")] = None
     created_at: UtcDatetime | None = None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow.compute as pc
 
 from marketpilot.simulate import vocabulary as vocab
 from marketpilot.simulate.categories import Catalogue
@@ -128,9 +129,12 @@ def _tastes(rng: np.random.Generator, catalogue: Catalogue, n: int) -> np.ndarra
 
 
 def user_rows(config: SimulationConfig, users: Users, geo: Geography, lo: int, hi: int) -> dict[str, object]:
+    ids = entity_ids("user", np.arange(lo, hi))
     return {
-        "user_id": entity_ids("user", np.arange(lo, hi)),
+        "user_id": ids,
         "region": take(geo.codes, users.region[lo:hi]),
         "segment": take(SEGMENTS, users.segment[lo:hi]),
+        # example.com is reserved for documentation (RFC 2606): nothing sent there reaches anyone
+        "email": pc.binary_join_element_wise(ids, "@example.com", ""),
         "created_at": users.created_at[lo:hi],
     }

@@ -123,6 +123,8 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     region: Mapped[str] = mapped_column(String(32), index=True)
     segment: Mapped[str | None] = mapped_column(String(32))
+    # Where the buyer's order e-mails go (channel ``email``); none: the buyer gets none.
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
