@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from wf_support import Runtime, Sandboxes, place, workflow_settings
+from wf_support import Runtime, Sandboxes, place, run_senders_at_once, workflow_settings
 
 from marketpilot.domain.errors import InvalidInput, NotFound
 from marketpilot.platform.db.schema import utcnow
@@ -119,23 +119,7 @@ def test_two_senders_at_once_post_each_delivery_once(runtime: Runtime, receiver:
     """Two workers' senders reading the same due rows: each attempt is claimed by one."""
     WebhookService(runtime.db, SETTINGS).register("s1", WebhookIn(url=receiver.url))
     events = [_notify(runtime) for _ in range(20)]
-    senders = [WebhookSender(runtime.db, SETTINGS), WebhookSender(runtime.db, SETTINGS)]
-    start = threading.Barrier(2)
-    sent: list[int] = []
-
-    def run(sender: WebhookSender) -> None:
-        start.wait()
-        sent.append(sender.run_once())
-
-    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-    finally:
-        for sender in senders:
-            sender.close()
+    sent = run_senders_at_once([WebhookSender(runtime.db, SETTINGS), WebhookSender(runtime.db, SETTINGS)])
     assert sum(sent) == 20
     assert sorted(h[EVENT_HEADER] for h, _ in receiver.requests) == sorted(e.id for e in events)
     with runtime.db.read() as s:

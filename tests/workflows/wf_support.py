@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from marketpilot.marketplace import InventoryService, ListingService, OrderServi
 from marketpilot.platform.config import Settings
 from marketpilot.platform.db import Database
 from marketpilot.platform.db import schema as t
+from marketpilot.workflows.outbound import OutboundSender
 from marketpilot.workflows.sandbox.carrier import CarrierSandbox
 from marketpilot.workflows.sandbox.payment import PaymentSandbox
 from marketpilot.workflows.sandbox.server import SandboxServer
@@ -107,3 +109,25 @@ def outbox_count(db: Database, event_type: str, subject: str | None = None) -> i
         q = q.where(t.OutboxEvent.subject == subject)
     with db.read() as s:
         return int(s.scalar(q) or 0)
+
+
+def run_senders_at_once(senders: list[OutboundSender]) -> list[int]:
+    """One `run_once` pass of each sender, all started together (as several workers' senders
+    reading the same due rows); what each attempted. Closes the senders."""
+    start = threading.Barrier(len(senders))
+    sent: list[int] = []
+
+    def run(sender: OutboundSender) -> None:
+        start.wait()
+        sent.append(sender.run_once())
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for sender in senders:
+            sender.close()
+    return sent

@@ -28,7 +28,7 @@ from marketpilot.platform.config import Settings
 from marketpilot.platform.db import Database
 from marketpilot.platform.events import EventBus
 from marketpilot.platform.events.cloudevent import CloudEvent
-from marketpilot.workflows import dispute, onboarding, order  # noqa: F401 - registers every workflow
+from marketpilot.workflows import dispute, mail, onboarding, order  # noqa: F401 - registers every workflow
 from marketpilot.workflows import environment as workflow_environment
 from marketpilot.workflows.base import FraudCheck
 from marketpilot.workflows.events import OrderNotification
@@ -37,6 +37,7 @@ from marketpilot.workflows.integrations.breaker import CircuitBreaker
 from marketpilot.workflows.integrations.carrier import Carrier, HttpCarrier
 from marketpilot.workflows.integrations.payments import HttpPaymentProvider, PaymentProvider
 from marketpilot.workflows.integrations.transport import ProviderTransport
+from marketpilot.workflows.outbound import OutboundSender
 from marketpilot.workflows.settings import WorkflowSettings
 from marketpilot.workflows.webhooks import WEBHOOK_CONSUMER, WebhookSender, on_notification
 
@@ -67,24 +68,34 @@ class Installation:
     environment: workflow_environment.WorkflowEnvironment
     transports: list[ProviderTransport] = field(default_factory=list)
     webhooks: WebhookSender | None = None
+    emails: mail.EmailSender | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start_webhooks(self, db: Database) -> WebhookSender:
         """Send sellers' webhook deliveries from a thread of this process until `close`."""
         self.webhooks = WebhookSender(db, self.settings)
-        thread = threading.Thread(target=self.webhooks.run_forever, args=(self._stop,), name="marketpilot-webhooks",
-                                  daemon=True)
+        self._start(self.webhooks, "marketpilot-webhooks")
+        return self.webhooks
+
+    def start_emails(self, db: Database) -> mail.EmailSender:
+        """Send buyers' order e-mails from a thread of this process until `close`."""
+        self.emails = mail.EmailSender(db, self.settings)
+        self._start(self.emails, "marketpilot-email")
+        return self.emails
+
+    def _start(self, sender: OutboundSender, name: str) -> None:
+        thread = threading.Thread(target=sender.run_forever, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
-        return self.webhooks
 
     def close(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
-        if self.webhooks is not None:
-            self.webhooks.close()
+        for sender in (self.webhooks, self.emails):
+            if sender is not None:
+                sender.close()
         for transport in self.transports:
             transport.close()
 
@@ -120,6 +131,7 @@ def install(
     """Join the process's DBOS instance with the workflows (see the module docstring).
     `fraud` defaults to :class:`RuleFraudCheck` until the fraud service is plugged in."""
     config = settings or WorkflowSettings.load()
+    mail.check_settings(config)
     payments, payment_transport = payment_provider(config)
     shipping, carrier_transport = carrier(config)
     environment = workflow_environment.WorkflowEnvironment(
@@ -146,6 +158,9 @@ def install(
         target.subscribe(ORDER_CONSUMER, [OrderPlaced.TYPE], on_order_placed)
         target.subscribe(WEBHOOK_CONSUMER, [OrderNotification.TYPE], on_notification)
         installation.start_webhooks(runtime.db)
+        if config.email_smtp_url is not None:
+            target.subscribe(mail.EMAIL_CONSUMER, [OrderNotification.TYPE], mail.on_notification)
+            installation.start_emails(runtime.db)
     return installation
 
 

@@ -56,6 +56,21 @@ class WorkflowSettings(BaseSettings):
                     "otherwise a merchant could make the worker call the operator's internal services).",
     )
 
+    email_smtp_url: str | None = Field(
+        default=None,
+        description="Where buyers' order e-mails are sent: smtp://host:port (plain), smtp+starttls://host:port or "
+                    "smtps://host:port (TLS from the start). Unset: no e-mail is queued or sent.",
+    )
+    email_smtp_username: str | None = None
+    email_smtp_password: str | None = None
+    email_from: str | None = Field(default=None, description="The From header, e.g. 'Shop <orders@shop.example>'.")
+    email_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds the mail server has per call.")
+    email_max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before an e-mail is failed.")
+    email_retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="Wait after the first failed attempt; doubled after each further one.")
+    email_retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest wait between attempts.")
+    email_poll_interval: float = Field(default=1.0, gt=0, le=60, description="How often due e-mails are sent.")
+
     @property
     def retry(self) -> RetryPolicy:
         return RetryPolicy(base_delay=self.retry_base_delay, max_delay=self.retry_max_delay, max_wait=self.retry_max_wait)

@@ -12,16 +12,15 @@ takes it from there:
    delivery transaction a ``webhook_deliveries`` row keyed by the event id, so a notification
    is queued exactly once. No HTTP happens inside a database transaction: on SQLite that would
    hold the single writer for as long as the seller's server takes to answer.
-3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``; several workers share the
-   rows, each attempt claimed by one of them with a lease): due rows are POSTed as
+3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``; claims, retries and
+   give-ups as `marketpilot.workflows.outbound` describes): due rows are POSTed as
    JSON with ``Marketpilot-Event-Id`` (the receiver's dedup key: delivery is at least once)
    and ``Marketpilot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``
    (`verify` checks one). A 2xx marks the row delivered; anything else waits
    ``retry_base * 2**(attempts-1)`` (capped) and tries again, until ``max_attempts``, then
    the row is ``failed`` and stays listed for the seller and the operator.
 
-E-mail to buyers (channel ``email``) is not sent here: buyers' addresses are not part of
-the marketplace schema; a subscriber of the notification event with access to them sends it.
+E-mail to buyers (channel ``email``) is `marketpilot.workflows.email`'s.
 """
 
 from __future__ import annotations
@@ -30,18 +29,17 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import logging
 import secrets
 import socket
-import threading
 import time
-from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, cast
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.errors import InvalidInput, NotFound
@@ -50,10 +48,9 @@ from marketpilot.platform.db import schema as t
 from marketpilot.platform.db.schema import utcnow
 from marketpilot.platform.events.cloudevent import CloudEvent
 from marketpilot.workflows.events import OrderNotification
+from marketpilot.workflows.outbound import Attempt, OutboundSender, Schedule
 from marketpilot.workflows.settings import WorkflowSettings
 from marketpilot.workflows.tables import SellerWebhook, WebhookDelivery
-
-log = logging.getLogger(__name__)
 
 WEBHOOK_CONSUMER = "workflows.webhooks"
 SIGNATURE_HEADER = "Marketpilot-Signature"
@@ -227,98 +224,47 @@ def on_notification(event: CloudEvent, session: Session) -> None:
 # -- sending ---------------------------------------------------------------------------------
 
 
-class _Attempt(NamedTuple):
-    """How one POST went: the status code (None: no answer), the error (None: delivered), and
-    whether no later attempt can do better."""
-
-    status_code: int | None
-    error: str | None
-    final: bool = False
-
-
-class WebhookSender:
+class WebhookSender(OutboundSender):
     """POSTs due deliveries (see the module docstring); `run_forever` is the worker's thread."""
+
+    model = WebhookDelivery
+    name = "webhook"
 
     def __init__(self, db: Database, settings: WorkflowSettings | None = None, *, batch: int = 50,
                  client: httpx.Client | None = None) -> None:
-        self.db = db
         self.settings = settings or WorkflowSettings.load()
-        self.batch = batch
-        self._client = client or httpx.Client(timeout=self.settings.webhook_timeout, follow_redirects=False)
+        cfg = self.settings
+        super().__init__(db, Schedule(cfg.webhook_max_attempts, cfg.webhook_retry_base_seconds,
+                                      cfg.webhook_retry_max_seconds, cfg.webhook_poll_interval,
+                                      lease_seconds=2 * cfg.webhook_timeout + 5), batch=batch)
+        self._client = client or httpx.Client(timeout=cfg.webhook_timeout, follow_redirects=False)
 
     def close(self) -> None:
         self._client.close()
 
-    def run_once(self, now: datetime | None = None) -> int:
-        """Send what is due; the number of deliveries attempted."""
-        moment = now or utcnow()
+    def due(self, now: datetime) -> Sequence[Any]:
         with self.db.read() as s:
-            due = list(s.execute(
+            return list(s.execute(
                 select(WebhookDelivery.id, WebhookDelivery.payload, WebhookDelivery.attempts,
                        WebhookDelivery.next_attempt_at, SellerWebhook.url, SellerWebhook.secret)
                 .join(SellerWebhook, SellerWebhook.seller_id == WebhookDelivery.seller_id, isouter=True)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= moment)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
                 .order_by(WebhookDelivery.next_attempt_at).limit(self.batch)))
-        sent = 0
-        for row in due:
-            if not self._claim(row.id, row.next_attempt_at, moment):
-                continue  # another worker's sender took it
-            self._settle(row.id, row.attempts + 1, self._post(row.id, row.payload, row.url, row.secret))
-            sent += 1
-        return sent
 
-    def _claim(self, delivery_id: str, seen: datetime, now: datetime) -> bool:
-        """Move the row's next attempt past this one's longest duration, if no other sender
-        has moved it since it was read: one POST per attempt across workers. A sender that
-        dies after claiming leaves the row due again once the lease has passed."""
-        lease = now + timedelta(seconds=2 * self.settings.webhook_timeout + 5)
-        with self.db.write() as c:
-            moved = c.execute(update(DELIVERIES).where(
-                DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending",
-                DELIVERIES.c.next_attempt_at == seen).values(next_attempt_at=lease))
-        return moved.rowcount == 1
-
-    def _post(self, delivery_id: str, payload: dict[str, Any], url: str | None, secret: str | None) -> _Attempt:
+    def send(self, row: Any) -> Attempt:
+        url, secret = row.url, row.secret
         if url is None or secret is None:
-            return _Attempt(None, "the seller removed its webhook", final=True)
+            return Attempt(None, "the seller removed its webhook", final=True)
         host = urlsplit(url).hostname or ""
         if not self.settings.webhook_allow_private_hosts and _resolves_privately(host):
-            return _Attempt(None, f"{host} resolves to a private address")
-        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        headers = {"Content-Type": "application/json", EVENT_HEADER: delivery_id,
+            return Attempt(None, f"{host} resolves to a private address")
+        body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+        headers = {"Content-Type": "application/json", EVENT_HEADER: row.id,
                    SIGNATURE_HEADER: sign(secret, int(time.time()), body), "User-Agent": "marketpilot-webhooks/1"}
         try:
             response = self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return _Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
+            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= response.status_code < 300:
-            return _Attempt(response.status_code, None)
-        return _Attempt(response.status_code, f"HTTP {response.status_code}")
-
-    def _settle(self, delivery_id: str, attempts: int, attempt: _Attempt) -> None:
-        cfg = self.settings
-        now = utcnow()
-        with self.db.session() as s:
-            row = s.get(WebhookDelivery, delivery_id)
-            if row is None:
-                return
-            row.attempts, row.last_status_code, row.last_error = attempts, attempt.status_code, attempt.error
-            if attempt.error is None:
-                row.status, row.delivered_at = "delivered", now
-            elif attempt.final or attempts >= cfg.webhook_max_attempts:
-                row.status = "failed"
-                log.warning("webhook %s to seller %s given up after %d attempts: %s", delivery_id, row.seller_id,
-                            attempts, attempt.error)
-            else:
-                delay = min(cfg.webhook_retry_base_seconds * 2 ** (attempts - 1), cfg.webhook_retry_max_seconds)
-                row.next_attempt_at = now + timedelta(seconds=delay)
-
-    def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                sent = self.run_once()
-            except Exception:  # a failed pass is retried at the next poll; the rows stay due
-                log.exception("webhook sender: pass failed")
-                sent = 0
-            if sent < self.batch:
-                stop.wait(self.settings.webhook_poll_interval)
+            return Attempt(response.status_code, None)
+        return Attempt(response.status_code, f"HTTP {response.status_code}")
