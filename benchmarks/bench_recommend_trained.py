@@ -18,7 +18,9 @@ Measured, in order:
   inner product; content: their history profiles, cosine), at k = 10 and at the retriever's
   depth, with and without the availability mask, by id and by score (`score_recall_*`: an
   ANN result counts when its exact similarity reaches the exact k-th one; the synthetic
-  catalogue's titles make thousands of listings tie, so id recall understates the index);
+  catalogue's titles make thousands of listings tie, so id recall understates the index) and
+  `shortfall_at_10` (median of the exact 10th similarity minus the ANN's worst of 10, beside
+  the median spread of the exact top 10);
 - `model_call`: `TwoStagePipeline.recommend` alone with the service's mask, p50/p95;
 - `similar`: `RecommendationService.similar` (`GET /v1/listings/{id}/similar`) for random
   listings, k = 20, p50/p95 as below;
@@ -85,8 +87,25 @@ def recall(pipeline: Any, users: np.ndarray, history: Any, allowed: np.ndarray |
             "recall_at_10_masked": round(recall_at_k(index, queries, 10, allowed), 4),
             "score_recall_at_10": round(recall_at_k(index, queries, 10, by="score"), 4),
             f"score_recall_at_{depth}": round(recall_at_k(index, queries, depth, by="score"), 4),
+            "shortfall_at_10": shortfall(index, queries, 10),
         }
     return out
+
+
+def shortfall(index: Any, queries: np.ndarray, k: int) -> dict[str, float]:
+    """How much worse the ANN's worst of k is than the exact k-th (similarity), against how far
+    the exact top k spreads: medians over the queries. A shortfall far below the spread means
+    the missed items were near-ties of what was returned."""
+    gaps, spreads = [], []
+    for row in queries:
+        exact = index.exact(row, k)
+        if len(exact.items) < k:
+            continue
+        got = index.similarity(row, index.query(row, k).items)
+        gaps.append(float(exact.scores[-1] - got.min()))
+        spreads.append(float(exact.scores[0] - exact.scores[-1]))
+    return {"p50": round(float(np.median(gaps)), 6) if gaps else 0.0,
+            "top_k_spread_p50": round(float(np.median(spreads)), 6) if spreads else 0.0}
 
 
 def main() -> None:
