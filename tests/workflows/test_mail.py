@@ -256,3 +256,22 @@ def test_install_subscribes_and_starts_the_email_sender_only_when_smtp_is_set(
             assert (installation.emails is not None) is expected
         finally:
             installation.close()
+
+
+def test_finished_deliveries_are_purged_after_the_retention_and_pending_ones_kept(
+        runtime: Runtime, mail_server: MailServer) -> None:
+    _buyer(runtime)
+    _notify(runtime)  # delivered below
+    refused, waiting = _notify(runtime), _notify(runtime)
+    sender = EmailSender(runtime.db, _settings(mail_server.url, delivery_retention_days=10))
+    try:
+        assert sender.run_once() == 3
+        with runtime.db.session() as s:
+            s.get(EmailDelivery, refused.id).status = "failed"  # type: ignore[union-attr]
+            s.get(EmailDelivery, waiting.id).status = "pending"  # type: ignore[union-attr]
+        assert sender.purge(now=utcnow() + timedelta(days=9)) == 0  # inside the retention
+        assert sender.purge(now=utcnow() + timedelta(days=11), batch=1) == 2
+    finally:
+        sender.close()
+    with runtime.db.read() as s:
+        assert [r.id for r in s.scalars(select(EmailDelivery))] == [waiting.id]

@@ -113,6 +113,12 @@ def test_a_notification_is_posted_signed_and_marked_delivered(runtime: Runtime, 
     assert payload["data"] == {"order_id": "o9", "template": "order_shipped", "tracking_number": "TRK1"}
     row = _delivery(runtime, event.id)
     assert (row.status, row.attempts, row.last_status_code, row.delivered_at is not None) == ("delivered", 1, 200, True)
+    retention = WebhookSender(runtime.db, SETTINGS)
+    try:  # kept for the retention (30 days by default), then purged
+        assert retention.purge(now=utcnow() + timedelta(days=29)) == 0
+        assert retention.purge(now=utcnow() + timedelta(days=31)) == 1
+    finally:
+        retention.close()
 
 
 def test_two_senders_at_once_post_each_delivery_once(runtime: Runtime, receiver: Receiver) -> None:

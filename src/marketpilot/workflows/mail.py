@@ -24,7 +24,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -122,7 +122,8 @@ class EmailSender(OutboundSender):
         # connect, TLS, login and the message's calls each get the timeout
         super().__init__(db, Schedule(cfg.email_max_attempts, cfg.email_retry_base_seconds,
                                       cfg.email_retry_max_seconds, cfg.email_poll_interval,
-                                      lease_seconds=6 * cfg.email_timeout + 5), batch=batch)
+                                      lease_seconds=6 * cfg.email_timeout + 5,
+                                      retention=timedelta(days=cfg.delivery_retention_days)), batch=batch)
         self._url = urlsplit(cfg.email_smtp_url)
         self._smtp: smtplib.SMTP | None = None
 

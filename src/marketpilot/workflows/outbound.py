@@ -12,6 +12,9 @@ transaction, keyed by the event id, so a message is queued exactly once. An
   SQLite that would hold the single writer for as long as the other side takes to answer.
 * **settle**: delivered, or due again after ``base * 2**(attempts-1)`` seconds (capped), or
   failed after ``max_attempts`` or on an error no retry can mend. Failed rows stay listed.
+* **purge**: delivered and failed rows are deleted once they are older than the retention
+  (``MARKETPILOT_WORKFLOWS_DELIVERY_RETENTION_DAYS``, 30; they can hold personal data, such
+  as a buyer's address), at the sender's start and then hourly.
 
 Delivery is at least once: a sender killed between the send and the settle sends again.
 """
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, delete, select, update
 
 from marketpilot.platform.db import Database
 from marketpilot.platform.db.schema import utcnow
@@ -52,6 +56,8 @@ class Schedule:
     retry_max_seconds: float
     poll_interval: float
     lease_seconds: float  # longer than one attempt can take
+    retention: timedelta = timedelta(days=30)  # finished rows older than this are deleted
+    purge_interval_seconds: float = 3600.0
 
     def delay(self, attempts: int) -> float:
         return min(self.retry_base_seconds * 2 ** (attempts - 1), self.retry_max_seconds)
@@ -121,8 +127,34 @@ class OutboundSender(ABC):
             else:
                 row.next_attempt_at = now + timedelta(seconds=self.schedule.delay(attempts))
 
+    def purge(self, *, now: datetime | None = None, batch: int = 5_000) -> int:
+        """Delete delivered and failed rows created before the retention, oldest first, `batch`
+        per transaction (pending rows stay, however old); how many went."""
+        table = self._table
+        cutoff = (now or utcnow()) - self.schedule.retention
+        finished = table.c.status.in_(("delivered", "failed")) & (table.c.created_at < cutoff)
+        oldest = select(table.c.id).where(finished).order_by(table.c.created_at).limit(batch)
+        statement = delete(table).where(table.c.id.in_(oldest.scalar_subquery()))
+        deleted = 0
+        while True:
+            with self.db.write() as c:
+                gone = int(c.execute(statement).rowcount)
+            deleted += gone
+            if gone < batch:
+                break
+        if deleted:
+            log.info("%s retention: %d finished deliveries older than %s deleted", self.name, deleted, cutoff)
+        return deleted
+
     def run_forever(self, stop: threading.Event) -> None:
+        next_purge = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_purge:
+                try:
+                    self.purge()
+                except Exception:  # retried at the next interval; nothing is lost by waiting
+                    log.exception("%s sender: purge failed", self.name)
+                next_purge = time.monotonic() + self.schedule.purge_interval_seconds
             try:
                 sent = self.run_once()
             except Exception:  # a failed pass is retried at the next poll; the rows stay due

@@ -71,6 +71,12 @@ class WorkflowSettings(BaseSettings):
     email_retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest wait between attempts.")
     email_poll_interval: float = Field(default=1.0, gt=0, le=60, description="How often due e-mails are sent.")
 
+    delivery_retention_days: float = Field(
+        default=30.0, gt=0, le=3650,
+        description="Days delivered and failed webhook and e-mail deliveries are kept (e-mail rows hold the "
+                    "buyer's address); pending ones are kept until they finish.",
+    )
+
     @property
     def retry(self) -> RetryPolicy:
         return RetryPolicy(base_delay=self.retry_base_delay, max_delay=self.retry_max_delay, max_wait=self.retry_max_wait)

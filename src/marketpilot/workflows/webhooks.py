@@ -33,7 +33,7 @@ import secrets
 import socket
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -236,7 +236,8 @@ class WebhookSender(OutboundSender):
         cfg = self.settings
         super().__init__(db, Schedule(cfg.webhook_max_attempts, cfg.webhook_retry_base_seconds,
                                       cfg.webhook_retry_max_seconds, cfg.webhook_poll_interval,
-                                      lease_seconds=2 * cfg.webhook_timeout + 5), batch=batch)
+                                      lease_seconds=2 * cfg.webhook_timeout + 5,
+                                      retention=timedelta(days=cfg.delivery_retention_days)), batch=batch)
         self._client = client or httpx.Client(timeout=cfg.webhook_timeout, follow_redirects=False)
 
     def close(self) -> None:
