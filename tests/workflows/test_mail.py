@@ -198,7 +198,8 @@ def test_two_senders_at_once_send_each_email_once(runtime: Runtime, mail_server:
 
 def test_settings_are_checked_before_anything_is_sent() -> None:
     check_settings(WorkflowSettings())  # unset: e-mail off
-    for bad in ("http://mail.example.com", "smtp://", "mail.example.com:25"):
+    for bad in ("http://mail.example.com", "smtp://", "mail.example.com:25", "smtp://mail.example.com:smtp",
+                "smtps://mail.example.com:99999"):
         with pytest.raises(ConfigError, match="EMAIL_SMTP_URL"):
             check_settings(WorkflowSettings(email_smtp_url=bad, email_from="a@b.example"))
     with pytest.raises(ConfigError, match="EMAIL_FROM"):

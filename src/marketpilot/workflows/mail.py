@@ -99,6 +99,10 @@ def check_settings(settings: WorkflowSettings) -> None:
     if url is None:
         return
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        parts = parts._replace(netloc="")
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise ConfigError(f"MARKETPILOT_WORKFLOWS_EMAIL_SMTP_URL: expected {', '.join(s + '://host:port' for s in SCHEMES)}, "
                           f"got {url!r}")
