@@ -100,10 +100,10 @@ def check_settings(settings: WorkflowSettings) -> None:
         return
     parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in SCHEMES or not parts.hostname:
+        usable = parts.scheme in SCHEMES and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # the port is not a number in range
+        usable = False
+    if not usable:
         raise ConfigError(f"MARKETPILOT_WORKFLOWS_EMAIL_SMTP_URL: expected {', '.join(s + '://host:port' for s in SCHEMES)}, "
                           f"got {url!r}")
     if not settings.email_from:
@@ -157,8 +157,8 @@ class EmailSender(OutboundSender):
         message["Message-ID"] = f"<{row.id}@marketpilot>"
         message[EVENT_HEADER] = row.id
         message.set_content(row.body)
-        try:
-            refused = self._session().send_message(message)
+        try:  # one recipient: a refused one raises SMTPRecipientsRefused
+            self._session().send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return Attempt(code, f"recipient refused: {code} {_text(reply)}"[:500], final=code >= 500)
@@ -171,9 +171,6 @@ class EmailSender(OutboundSender):
         except (smtplib.SMTPException, OSError) as exc:  # no answer: connection refused, dropped, timed out
             self._hang_up()
             return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
-        if refused:  # one recipient per message: refused means this one
-            code, reply = next(iter(refused.values()))
-            return Attempt(code, f"recipient refused: {code} {_text(reply)}"[:500], final=code >= 500)
         return Attempt(250, None)
 
     def _session(self) -> smtplib.SMTP:

@@ -11,7 +11,7 @@ transaction, keyed by the event id, so a message is queued exactly once. An
 * **send**: the subclass talks to the outside world (HTTP, SMTP) with no transaction open: on
   SQLite that would hold the single writer for as long as the other side takes to answer.
 * **settle**: delivered, or due again after ``base * 2**(attempts-1)`` seconds (capped), or
-  failed after ``max_attempts`` or on an error no retry can mend. Failed rows stay listed.
+  failed after ``max_attempts`` or on an error no retry can mend.
 * **purge**: delivered and failed rows are deleted once they are older than the retention
   (``MARKETPILOT_WORKFLOWS_DELIVERY_RETENTION_DAYS``, 30; they can hold personal data, such
   as a buyer's address), at the sender's start and then hourly.

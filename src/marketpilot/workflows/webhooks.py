@@ -12,15 +12,14 @@ takes it from there:
    delivery transaction a ``webhook_deliveries`` row keyed by the event id, so a notification
    is queued exactly once. No HTTP happens inside a database transaction: on SQLite that would
    hold the single writer for as long as the seller's server takes to answer.
-3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``; claims, retries and
-   give-ups as `marketpilot.workflows.outbound` describes): due rows are POSTed as
-   JSON with ``Marketpilot-Event-Id`` (the receiver's dedup key: delivery is at least once)
-   and ``Marketpilot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``
-   (`verify` checks one). A 2xx marks the row delivered; anything else waits
-   ``retry_base * 2**(attempts-1)`` (capped) and tries again, until ``max_attempts``, then
-   the row is ``failed`` and stays listed for the seller and the operator.
+3. **Sending** (`WebhookSender`, a thread of ``marketpilot worker``; claims, retries,
+   give-ups and retention as `marketpilot.workflows.outbound` describes): due rows are
+   POSTed as JSON with ``Marketpilot-Event-Id`` (the receiver's dedup key: delivery is at
+   least once) and ``Marketpilot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+   "t.body">`` (`verify` checks one). A 2xx marks the row delivered; anything else is
+   retried, and a ``failed`` row stays listed for the seller and the operator.
 
-E-mail to buyers (channel ``email``) is `marketpilot.workflows.email`'s.
+E-mail to buyers (channel ``email``) is `marketpilot.workflows.mail`'s.
 """
 
 from __future__ import annotations
@@ -34,12 +33,12 @@ import socket
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketpilot.domain.errors import InvalidInput, NotFound
@@ -57,7 +56,6 @@ SIGNATURE_HEADER = "Marketpilot-Signature"
 EVENT_HEADER = "Marketpilot-Event-Id"
 SIGNATURE_TOLERANCE_SECONDS = 300
 DeliveryStatus = Literal["pending", "delivered", "failed"]
-DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
 class WebhookIn(BaseModel):
