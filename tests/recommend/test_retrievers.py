@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from marketpilot.recommend.interactions import Interactions
 from marketpilot.recommend.retrievers.als import ALS
@@ -17,6 +18,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding, listing_t
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
+from marketpilot.recommend.retrievers.timeline import TimelineNeighbours
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted import GROUPS, group_of, planted  # noqa: E402
@@ -32,10 +34,10 @@ def _fitted(kind: str, data: Interactions, listings: pd.DataFrame) -> Retriever:
         aligned = listings.set_index("listing_id").reindex(list(data.catalog.listing_ids)).reset_index()
         return ContentEmbedding(dim=8).fit_texts(listing_texts(aligned)).fit(data)
     return {"ease": lambda: EASE(50.0), "cooc": CoOccurrence, "als": lambda: ALS(factors=8, iterations=10),
-            "seq": SessionSequence}[kind]().fit(data)
+            "seq": SessionSequence, "near": TimelineNeighbours}[kind]().fit(data)
 
 
-KINDS = ("ease", "cooc", "als", "seq", "content")
+KINDS = ("ease", "cooc", "als", "seq", "content", "near")
 
 
 def _batch(data: Interactions, users: np.ndarray) -> Batch:
@@ -101,3 +103,39 @@ def test_a_listing_read_from_the_database_gets_the_text_it_was_trained_with() ->
     row = listing_text("Red scarf", "fashion/scarves", {"colour": "red", "size": ["s", "m"], "brand": None})
     assert listing_texts(frame) == [row] == ["Red scarf fashion scarves colour_red size_s size_m"]
     assert listing_text(None, None, "not json") == " "
+
+
+def _timelines(histories: list[list[str]]) -> Interactions:
+    rows = [(f"u{u}", item, "view", 1_700_000_000 + 60 * t)
+            for u, items in enumerate(histories) for t, item in enumerate(items)]
+    return Interactions.from_frame(pd.DataFrame(rows, columns=["user_id", "listing_id", "event", "timestamp"]))
+
+
+def test_timeline_neighbours_link_what_was_touched_close_together_not_just_in_one_history() -> None:
+    # a and b always sit next to each other in time; a and z share every history too, but
+    # far apart. Plain co-occurrence cannot tell them apart; the timeline retriever must.
+    filler = [f"f{k}" for k in range(8)]
+    data = _timelines([["a", "b", *filler, "z"], ["z", *filler, "b", "a"], ["b", "a", *filler, "z"]])
+    near = TimelineNeighbours(window=2).fit(data)
+    cooc = CoOccurrence().fit(data)
+    idx = data.catalog.item_index
+    user = Batch(np.array([-1]), sp.csr_matrix(([1.0], ([0], [idx["a"]])), shape=(1, data.catalog.n_items)))
+    near_scores, cooc_scores = near.score(user)[0], cooc.score(user)[0]
+    assert near_scores[idx["b"]] > 0
+    assert near_scores[idx["z"]] == 0  # never within two steps of a
+    assert cooc_scores[idx["z"]] == pytest.approx(cooc_scores[idx["b"]])
+
+
+def test_timeline_neighbours_weigh_one_step_apart_above_two() -> None:
+    data = _timelines([["a", "b", "c"], ["a", "b", "c"]])
+    near = TimelineNeighbours(window=2, decay=0.5).fit(data)
+    w = near.weights.toarray()
+    idx = data.catalog.item_index
+    assert w[idx["a"], idx["b"]] == pytest.approx(2 * w[idx["a"], idx["c"]])
+    assert w[idx["a"], idx["b"]] == pytest.approx(w[idx["b"], idx["a"]])  # both directions
+
+
+def test_timeline_neighbours_reject_bad_settings() -> None:
+    for bad in ({"window": 0}, {"decay": 0.0}, {"decay": 1.5}, {"neighbours": 0}):
+        with pytest.raises(ValueError, match="near"):
+            TimelineNeighbours(**bad)

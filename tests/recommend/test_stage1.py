@@ -225,13 +225,13 @@ def pipeline_row(pipeline: TwoStagePipeline, history: np.ndarray) -> object:
 
 
 def test_the_item_item_sparse_rows_are_the_retrievers_own_scores(fitted) -> None:
-    """The sparse products stage 1 takes for `cooc` and `seq` give exactly `score()`."""
+    """The sparse products stage 1 takes for `cooc`, `near` and `seq` give exactly `score()`."""
     from marketpilot.recommend.stage1 import _sparse_scores
 
     pipeline, frame = fitted
     users, history, recent = _all_users(pipeline, frame)
     batch = Batch(users, history.tocsr(), recent)
-    for name in ("cooc", "seq"):
+    for name in ("cooc", "near", "seq"):
         r = pipeline.retrievers[name]
         want = r.score(batch)
         for rows in (_sparse_scores(r, batch), [_sparse_scores(r, _one(batch, u))[0] for u in range(len(batch))]):

@@ -46,7 +46,7 @@ def test_the_recommend_trainer_registers_a_pipeline_that_loads_by_alias(source) 
     with ModelRegistry.from_settings(source.settings) as registry:
         result = run_training(name, source, registry=registry, as_of=as_of, holdout_fraction=0.2)
         assert 0.0 < result.metrics["ndcg_at_10"] <= 1.0
-        assert result.version.params["retrievers"].startswith("ease,cooc,als,seq,content")
+        assert result.version.params["retrievers"].startswith("ease,cooc,als,seq,near,content")
         registry.promote(name, result.version.version)
         pipeline = TwoStagePipeline.from_bundle(registry.load(name, "champion"))
     got = pipeline.recommend(Query(k=10, user=0))

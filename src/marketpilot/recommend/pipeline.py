@@ -53,6 +53,7 @@ from marketpilot.recommend.retrievers.content import ContentEmbedding
 from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
+from marketpilot.recommend.retrievers.timeline import TimelineNeighbours
 from marketpilot.recommend.side_features import SideFeatures, pair_counts, segment_codes
 from marketpilot.recommend.stage1 import (
     POPULARITY_TIE_BREAK,
@@ -64,6 +65,7 @@ from marketpilot.recommend.stage1 import (
 
 RETRIEVER_TYPES: dict[str, type[Retriever]] = {
     "ease": EASE, "cooc": CoOccurrence, "als": ALS, "seq": SessionSequence, "content": ContentEmbedding,
+    "near": TimelineNeighbours,
 }
 POPULAR = "popular"
 # Cells (users x items) scored at once in stage 1: each retriever holds a dense float32 array
@@ -81,8 +83,13 @@ class PipelineConfig:
     als_factors: int = 64
     cooc_alpha: float = 0.8
     cooc_beta: float = 0.3
+    # Steps apart in a history within which two listings count as timeline neighbours, and
+    # the weight per step beyond the first (`retrievers/timeline.py`); window 0 leaves that
+    # retriever out.
+    timeline_window: int = 10
+    timeline_decay: float = 0.5
     depth: dict[str, int] = field(default_factory=lambda: {
-        "ease": 100, "cooc": 50, "als": 50, "seq": 20, "content": 20, POPULAR: 20})
+        "ease": 100, "cooc": 50, "near": 50, "als": 50, "seq": 20, "content": 20, POPULAR: 20})
     # Share of each user's pairs the ranker-or-not and cold-slot decisions are judged on
     # (seed 1000).
     validation_holdout: float = 0.1
@@ -247,6 +254,8 @@ class TwoStagePipeline:
         retrievers["cooc"] = CoOccurrence(c.cooc_alpha, c.cooc_beta)
         retrievers["als"] = ALS(factors=c.als_factors)
         retrievers["seq"] = SessionSequence()
+        if c.timeline_window:
+            retrievers["near"] = TimelineNeighbours(c.timeline_window, c.timeline_decay)
         if self.item_texts is not None:
             content = self.retrievers.get("content")
             if not isinstance(content, ContentEmbedding) or content.item_vectors is None:

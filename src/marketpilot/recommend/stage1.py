@@ -47,9 +47,8 @@ from marketpilot.recommend.candidates import RANK_CAP_FACTOR
 from marketpilot.recommend.model import BoolArray, Candidates, Catalog
 from marketpilot.recommend.popularity import Popularity
 from marketpilot.recommend.retrievers.als import ALS
-from marketpilot.recommend.retrievers.base import Batch, Retriever, binarize
+from marketpilot.recommend.retrievers.base import Batch, ItemToItem, Retriever, binarize
 from marketpilot.recommend.retrievers.content import ContentEmbedding
-from marketpilot.recommend.retrievers.cooccurrence import CoOccurrence
 from marketpilot.recommend.retrievers.ease import EASE
 from marketpilot.recommend.retrievers.sequence import SessionSequence
 
@@ -252,7 +251,7 @@ class LargeStage1:
             r = retrievers.get(name)
             if r is None:
                 continue
-            if isinstance(r, CoOccurrence):
+            if isinstance(r, ItemToItem):
                 assert r.weights is not None
                 idx, val = _gather(r.weights, np.array([item], np.int64), np.ones(1, np.float32))
                 v64 = val.astype(np.float64)
@@ -334,7 +333,7 @@ class LargeStage1:
             n = min(depth.get(name, 0), n_items)
             if name in EMBEDDINGS and _vectors_of(r) is not None:
                 views[name] = self._embedding_rows(name, r, batch, excluded, allowed, n, n_items, use_ann)
-            elif isinstance(r, CoOccurrence | SessionSequence):
+            elif isinstance(r, ItemToItem | SessionSequence):
                 views[name] = _sparse_rows(_sparse_scores(r, batch), excluded, allowed, n, n_items)
             else:
                 views[name] = _dense_rows(r.score(batch), excluded, allowed, n, n_items)
@@ -493,7 +492,7 @@ def _sparse_scores(r: Retriever, batch: Batch) -> list[tuple[np.ndarray, np.ndar
     """The retriever's score rows as (item indices ascending, scores) per batch row: the same
     product `score()` takes, without making it dense. One row (a request) is gathered from
     the item-item matrix directly, a batch through scipy."""
-    if isinstance(r, CoOccurrence):
+    if isinstance(r, ItemToItem):
         assert r.weights is not None
         m = r.weights
         h = batch.history
@@ -597,7 +596,7 @@ def extend_catalogue(pipeline: TwoStagePipeline, listing_ids: list[str], texts: 
         if isinstance(r, ALS):
             assert r.item_factors is not None
             r.item_factors = np.vstack([r.item_factors, np.zeros((len(fresh), r.item_factors.shape[1]), np.float32)])
-        elif isinstance(r, CoOccurrence):
+        elif isinstance(r, ItemToItem):
             assert r.weights is not None
             r.weights = _grown(r.weights, n)
         elif isinstance(r, SessionSequence):

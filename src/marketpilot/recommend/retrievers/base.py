@@ -68,3 +68,48 @@ def binarize(history: sp.csr_matrix) -> sp.csr_matrix:
     out = history.copy().astype(np.float32)
     out.data[:] = 1.0
     return out
+
+
+class ItemToItem(Retriever):
+    """A retriever whose state is one sparse item x item matrix `weights`: a user's scores are
+    the sum of the rows of the items in their history (x_u W, history binarised). Stage 1
+    reads the rows directly for one-user requests and similar-listing lookups, and grows the
+    matrix when listings are added."""
+
+    weights: sp.csr_matrix | None = None
+
+    def score(self, batch: Batch) -> np.ndarray:
+        if self.weights is None:
+            raise RuntimeError(f"{self.name}: fit() first")
+        return np.asarray((binarize(batch.history) @ self.weights).toarray(), dtype=np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        assert self.weights is not None
+        w = self.weights
+        return {"data": w.data, "indices": w.indices, "indptr": w.indptr, "shape": np.asarray(w.shape, np.int64)}
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], params: dict[str, float | int]) -> Self:
+        out = cls(**params)  # each subclass's constructor takes its params()
+        shape = tuple(int(v) for v in arrays["shape"])
+        out.weights = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        return out
+
+
+def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest entries of each row."""
+    m = m.tocsr()
+    m.sort_indices()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= k:
+        return m
+    keep = np.zeros(len(m.data), bool)
+    for r in np.flatnonzero(counts):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        row = m.data[lo:hi]
+        if hi - lo <= k:
+            keep[lo:hi] = True
+        else:
+            keep[lo + np.argpartition(-row, k - 1)[:k]] = True
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)

@@ -15,17 +15,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from marketpilot.recommend.interactions import Interactions
-from marketpilot.recommend.retrievers.base import Batch, Retriever, binarize
+from marketpilot.recommend.retrievers.base import ItemToItem, top_per_row
 
 
-class CoOccurrence(Retriever):
+class CoOccurrence(ItemToItem):
     name = "cooc"
 
     def __init__(self, alpha: float = 0.8, beta: float = 0.3, neighbours: int = 200) -> None:
         if alpha <= 0 or beta < 0 or neighbours < 1:
             raise ValueError("cooc: alpha must be > 0, beta >= 0, neighbours >= 1")
         self.alpha, self.beta, self.neighbours = float(alpha), float(beta), int(neighbours)
-        self.weights: sp.csr_matrix | None = None
+        self.weights = None
 
     def fit(self, data: Interactions) -> Self:
         x = data.matrix(binary=True).astype(np.float64)
@@ -39,44 +39,9 @@ class CoOccurrence(Retriever):
         walk = walk.tocsr()
         walk.setdiag(0.0)
         walk.eliminate_zeros()
-        self.weights = _top_per_row(walk, self.neighbours).astype(np.float32)
+        self.weights = top_per_row(walk, self.neighbours).astype(np.float32)
         return self
-
-    def score(self, batch: Batch) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError("cooc: fit() first")
-        return np.asarray((binarize(batch.history) @ self.weights).toarray(), dtype=np.float32)
-
-    def state(self) -> dict[str, np.ndarray]:
-        assert self.weights is not None
-        w = self.weights
-        return {"data": w.data, "indices": w.indices, "indptr": w.indptr, "shape": np.asarray(w.shape, np.int64)}
-
-    @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], params: dict[str, float | int]) -> Self:
-        out = cls(float(params["alpha"]), float(params["beta"]), int(params["neighbours"]))
-        shape = tuple(int(v) for v in arrays["shape"])
-        out.weights = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
-        return out
 
     def params(self) -> dict[str, float | int]:
         return {"alpha": self.alpha, "beta": self.beta, "neighbours": self.neighbours}
 
-
-def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the k largest entries of each row."""
-    m = m.tocsr()
-    m.sort_indices()
-    counts = np.diff(m.indptr)
-    if counts.max(initial=0) <= k:
-        return m
-    keep = np.zeros(len(m.data), bool)
-    for r in np.flatnonzero(counts):
-        lo, hi = m.indptr[r], m.indptr[r + 1]
-        row = m.data[lo:hi]
-        if hi - lo <= k:
-            keep[lo:hi] = True
-        else:
-            keep[lo + np.argpartition(-row, k - 1)[:k]] = True
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
