@@ -32,6 +32,19 @@ def test_histories_are_distinct_items_most_recent_last() -> None:
     assert [data.catalog.listing_ids[i] for i in history] == ["y", "x"]
 
 
+def test_timelines_are_the_histories_flattened_in_user_order() -> None:
+    data = Interactions.from_frame(_frame([
+        ("b", "z", "view", 5), ("a", "x", "view", 1), ("b", "x", "view", 2), ("a", "y", "view", 2),
+        ("a", "x", "click", 3), ("c", "y", "view", 9), ("b", "z", "view", 1),
+    ]))
+    users, items = data.timelines()
+    assert list(users) == sorted(users)
+    for u, history in enumerate(data.histories()):
+        assert list(items[users == u]) == list(history)
+    ids = data.catalog.listing_ids
+    assert [ids[i] for i in items[users == data.catalog.user_index["b"]]] == ["x", "z"]  # z's latest is 5
+
+
 def test_rows_for_ids_outside_a_given_catalogue_are_dropped() -> None:
     base = Interactions.from_frame(_frame([("a", "x", "view", 1)]))
     more = Interactions.from_frame(_frame([("a", "x", "view", 1), ("z", "x", "view", 2), ("a", "q", "view", 3)]),

@@ -102,21 +102,21 @@ class Interactions:
         values = np.ones(len(rows), np.float32) if binary else self.weights[rows].astype(np.float32)
         return sp.csr_matrix((values, (self.users[rows], self.items[rows])), shape=shape, dtype=np.float32)
 
-    def histories(self) -> list[np.ndarray]:
-        """Per user, the distinct items in time order of their latest interaction (most recent last)."""
+    def timelines(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's distinct items in time order of their latest interaction, users
+        ascending, as two flat arrays (user, item): `histories()` without a list per user."""
         order = np.lexsort((self.times, self.users))
         users, items = self.users[order], self.items[order]
-        bounds = np.searchsorted(users, np.arange(self.catalog.n_users + 1))
-        out: list[np.ndarray] = []
-        for u in range(self.catalog.n_users):
-            seq = items[bounds[u]:bounds[u + 1]]
-            if len(seq) > 1:
-                # keep each item's LAST occurrence, in order
-                _, last = np.unique(seq[::-1], return_index=True)
-                seq = seq[::-1][np.sort(last)][::-1]
-            out.append(seq.astype(np.int64))
-        return out
+        key = users * self.catalog.n_items + items
+        _, first_from_end = np.unique(key[::-1], return_index=True)
+        last = np.sort(len(key) - 1 - first_from_end)  # each pair's LAST occurrence, in order
+        return users[last].astype(np.int64), items[last].astype(np.int64)
 
+    def histories(self) -> list[np.ndarray]:
+        """Per user, the distinct items in time order of their latest interaction (most recent last)."""
+        users, items = self.timelines()
+        bounds = np.searchsorted(users, np.arange(self.catalog.n_users + 1))
+        return [items[bounds[u]:bounds[u + 1]] for u in range(self.catalog.n_users)]
 
 def _unix_seconds(values: pd.Series | Sequence[object]) -> np.ndarray:
     series = values if isinstance(values, pd.Series) else pd.Series(values)

@@ -44,17 +44,16 @@ class TimelineNeighbours(ItemToItem):
 
     def fit(self, data: Interactions) -> Self:
         n = data.catalog.n_items
+        users, items = data.timelines()
         src, dst, val = [], [], []
-        for seq in data.histories():
-            for step in range(1, min(self.window, len(seq) - 1) + 1):
-                w = np.full(len(seq) - step, self.decay ** (step - 1), np.float64)
-                src += [seq[:-step], seq[step:]]
-                dst += [seq[step:], seq[:-step]]
-                val += [w, w]
-        if src:
-            counts = sp.csr_matrix((np.concatenate(val), (np.concatenate(src), np.concatenate(dst))), shape=(n, n))
-        else:
-            counts = sp.csr_matrix((n, n), dtype=np.float64)
+        for step in range(1, self.window + 1):
+            same = users[step:] == users[:-step]  # both ends in one user's history
+            a, b = items[:-step][same], items[step:][same]
+            w = np.full(len(a), self.decay ** (step - 1), np.float64)
+            src += [a, b]
+            dst += [b, a]
+            val += [w, w]
+        counts = sp.csr_matrix((np.concatenate(val), (np.concatenate(src), np.concatenate(dst))), shape=(n, n))
         counts.sum_duplicates()
         users_of = np.asarray(data.matrix(binary=True).sum(axis=0)).ravel().astype(np.float64)
         scale = 1.0 / np.sqrt(users_of + 1.0)
