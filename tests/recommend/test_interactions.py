@@ -45,6 +45,17 @@ def test_timelines_are_the_histories_flattened_in_user_order() -> None:
     assert [ids[i] for i in items[users == data.catalog.user_index["b"]]] == ["x", "z"]  # z's latest is 5
 
 
+def test_timeline_pairs_stay_within_one_users_history_and_window() -> None:
+    data = Interactions.from_frame(_frame([
+        ("a", "x", "view", 1), ("a", "y", "view", 2), ("a", "z", "view", 3), ("b", "w", "view", 1),
+    ]))
+    ids = data.catalog.listing_ids
+    earlier, later, steps = data.timeline_pairs(window=2)
+    got = sorted((ids[i], ids[j], int(s)) for i, j, s in zip(earlier, later, steps, strict=True))
+    assert got == [("x", "y", 1), ("x", "z", 2), ("y", "z", 1)]  # nothing links a's z to b's w
+    assert len(data.timeline_pairs(window=0)[0]) == 0
+
+
 def test_rows_for_ids_outside_a_given_catalogue_are_dropped() -> None:
     base = Interactions.from_frame(_frame([("a", "x", "view", 1)]))
     more = Interactions.from_frame(_frame([("a", "x", "view", 1), ("z", "x", "view", 2), ("a", "q", "view", 3)]),

@@ -118,6 +118,22 @@ class Interactions:
         bounds = np.searchsorted(users, np.arange(self.catalog.n_users + 1))
         return [items[bounds[u]:bounds[u + 1]] for u in range(self.catalog.n_users)]
 
+    def timeline_pairs(self, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(earlier item, later item, steps apart) for every two items at most `window` steps
+        apart in one user's timeline (`timelines()`)."""
+        users, items = self.timelines()
+        earlier, later, steps = [], [], []
+        for step in range(1, window + 1):
+            same = users[step:] == users[:-step]  # both ends in one user's history
+            earlier.append(items[:-step][same])
+            later.append(items[step:][same])
+            steps.append(np.full(int(same.sum()), step, np.int64))
+        if not earlier:
+            empty = np.empty(0, np.int64)
+            return empty, empty, empty
+        return np.concatenate(earlier), np.concatenate(later), np.concatenate(steps)
+
+
 def _unix_seconds(values: pd.Series | Sequence[object]) -> np.ndarray:
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):

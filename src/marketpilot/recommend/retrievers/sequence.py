@@ -29,17 +29,8 @@ class SessionSequence(Retriever):
 
     def fit(self, data: Interactions) -> Self:
         n = data.catalog.n_items
-        src, dst, val = [], [], []
-        for seq in data.histories():
-            for step in range(1, self.window + 1):
-                if len(seq) > step:
-                    src.append(seq[:-step])
-                    dst.append(seq[step:])
-                    val.append(np.full(len(seq) - step, 1.0 / step, np.float32))
-        if src:
-            t = sp.csr_matrix((np.concatenate(val), (np.concatenate(src), np.concatenate(dst))), shape=(n, n))
-        else:
-            t = sp.csr_matrix((n, n), dtype=np.float32)
+        src, dst, steps = data.timeline_pairs(self.window)
+        t = sp.csr_matrix(((1.0 / steps).astype(np.float32), (src, dst)), shape=(n, n))
         t.sum_duplicates()
         out = np.asarray(t.sum(axis=1)).ravel()
         self.transitions = (sp.diags(1.0 / np.maximum(out, 1e-9)) @ t).tocsr().astype(np.float32)

@@ -44,16 +44,9 @@ class TimelineNeighbours(ItemToItem):
 
     def fit(self, data: Interactions) -> Self:
         n = data.catalog.n_items
-        users, items = data.timelines()
-        src, dst, val = [], [], []
-        for step in range(1, self.window + 1):
-            same = users[step:] == users[:-step]  # both ends in one user's history
-            a, b = items[:-step][same], items[step:][same]
-            w = np.full(len(a), self.decay ** (step - 1), np.float64)
-            src += [a, b]
-            dst += [b, a]
-            val += [w, w]
-        counts = sp.csr_matrix((np.concatenate(val), (np.concatenate(src), np.concatenate(dst))), shape=(n, n))
+        a, b, steps = data.timeline_pairs(self.window)
+        w = self.decay ** (steps - 1.0)
+        counts = sp.csr_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n))  # both directions
         counts.sum_duplicates()
         users_of = np.asarray(data.matrix(binary=True).sum(axis=0)).ravel().astype(np.float64)
         scale = 1.0 / np.sqrt(users_of + 1.0)
