@@ -81,6 +81,12 @@ class PipelineConfig:
 
     ease_l2: float = 500.0
     als_factors: int = 64
+    # ALS's l2 penalty and confidence scale (`retrievers/als.py`): heavy regularisation,
+    # chosen on validation splits of MovieLens-100K's training part (see "Evaluation" in
+    # docs/recommendations.md); the `als` baselines of `marketpilot evaluate recommend` and of
+    # the simulator bench use the same settings (`als_retriever`).
+    als_regularization: float = 40.0
+    als_alpha: float = 4.0
     cooc_alpha: float = 0.8
     cooc_beta: float = 0.3
     # Steps apart in a history within which two listings count as timeline neighbours, and
@@ -252,7 +258,7 @@ class TwoStagePipeline:
         if data.catalog.n_items <= (EASE.max_items or 0):
             retrievers["ease"] = EASE(c.ease_l2)
         retrievers["cooc"] = CoOccurrence(c.cooc_alpha, c.cooc_beta)
-        retrievers["als"] = ALS(factors=c.als_factors)
+        retrievers["als"] = als_retriever(c)
         retrievers["seq"] = SessionSequence()
         if c.timeline_window:
             retrievers["near"] = TimelineNeighbours(c.timeline_window, c.timeline_decay)
@@ -680,6 +686,11 @@ class TwoStagePipeline:
             texts = list(r["models"]) if "models" in r else [r["model"]]  # "model": one booster, older bundles
             out.ranker = Ranker.from_texts(texts, tuple(r["features"]), out.config.ranker, int(r["tie_feature"]))
         return out
+
+
+def als_retriever(config: PipelineConfig) -> ALS:
+    """The ALS the pipeline fits, unfitted: also the `als` baseline it is compared with."""
+    return ALS(factors=config.als_factors, regularization=config.als_regularization, alpha=config.als_alpha)
 
 
 def _positives(held: sp.csr_matrix, all_weights: np.ndarray) -> sp.csr_matrix:

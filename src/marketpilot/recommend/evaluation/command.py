@@ -62,8 +62,8 @@ def run(dataset: str, protocol: str, k: int, out: Path | None) -> dict[str, obje
     from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
     from marketpilot.recommend.evaluation.splits import split
     from marketpilot.recommend.interactions import Interactions
+    from marketpilot.recommend.pipeline import PipelineConfig, als_retriever
     from marketpilot.recommend.popularity import Popularity
-    from marketpilot.recommend.retrievers.als import ALS
     from marketpilot.recommend.retrievers.base import Batch
     from marketpilot.recommend.retrievers.ease import EASE
 
@@ -81,7 +81,7 @@ def run(dataset: str, protocol: str, k: int, out: Path | None) -> dict[str, obje
     tops: dict[str, np.ndarray] = {}
     pop = Popularity(half_life_days=None).fit(train)
     tops["popular"] = top_k(np.repeat(pop.scores()[None, :], len(users), axis=0), k, seen)
-    tops["als"] = top_k(ALS().fit(train).score(batch), k, seen)
+    tops["als"] = top_k(als_retriever(PipelineConfig()).fit(train).score(batch), k, seen)
     tops["ease"] = top_k(EASE().fit(train).score(batch), k, seen)
 
     pipeline = fit_pipeline(train, listings, users_frame)
