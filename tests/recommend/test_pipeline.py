@@ -12,7 +12,7 @@ import pytest
 
 from marketpilot.recommend.catalog_data import fit_pipeline
 from marketpilot.recommend.model import Query, Recommender
-from marketpilot.recommend.pipeline import PipelineConfig, TwoStagePipeline
+from marketpilot.recommend.pipeline import PipelineConfig, TwoStagePipeline, als_retriever
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted import group_of, planted  # noqa: E402
@@ -103,6 +103,18 @@ def test_fitting_is_deterministic() -> None:
     assert a.validation == b.validation
     q = Query(k=10, user=3)
     assert a.recommend(q).items.tolist() == b.recommend(q).items.tolist()
+
+
+def test_the_pipelines_als_and_the_als_baseline_share_their_settings(fitted) -> None:
+    pipeline, _ = fitted
+    config = pipeline.config
+    fitted_als = pipeline.retrievers["als"].params()
+    assert (fitted_als["factors"], fitted_als["regularization"], fitted_als["alpha"]) == (
+        config.als_factors, config.als_regularization, config.als_alpha)
+    # what `marketpilot evaluate recommend` and the simulator bench compare against
+    assert als_retriever(config).params() == fitted_als
+    other = als_retriever(PipelineConfig(als_factors=8, als_regularization=3.0, als_alpha=1.5)).params()
+    assert (other["factors"], other["regularization"], other["alpha"]) == (8, 3.0, 1.5)
 
 
 def test_a_known_user_sent_without_history_is_ranked_by_their_learnt_taste(fitted) -> None:

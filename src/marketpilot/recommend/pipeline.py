@@ -81,12 +81,12 @@ class PipelineConfig:
 
     ease_l2: float = 500.0
     als_factors: int = 64
-    # ALS's l2 penalty and confidence scale (`retrievers/als.py`): heavy regularisation,
-    # chosen on validation splits of MovieLens-100K's training part (see "Evaluation" in
-    # docs/recommendations.md); the `als` baselines of `marketpilot evaluate recommend` and of
-    # the simulator bench use the same settings (`als_retriever`).
-    als_regularization: float = 40.0
-    als_alpha: float = 4.0
+    # ALS's l2 penalty and confidence scale (`retrievers/als.py`); the `als` baselines of
+    # `marketpilot evaluate recommend` and of the simulator bench use the same settings
+    # (`als_retriever`). Heavy regularisation (40, 4) scored higher on MovieLens-100K but its
+    # factors broke the HNSW index on large catalogues (docs/recommendations.md, "Evaluation").
+    als_regularization: float = 0.05
+    als_alpha: float = 2.0
     cooc_alpha: float = 0.8
     cooc_beta: float = 0.3
     # Steps apart in a history within which two listings count as timeline neighbours, and
