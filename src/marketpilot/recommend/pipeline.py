@@ -83,8 +83,9 @@ class PipelineConfig:
     als_factors: int = 64
     # ALS's l2 penalty and confidence scale (`retrievers/als.py`); the `als` baselines of
     # `marketpilot evaluate recommend` and of the simulator bench use the same settings
-    # (`als_retriever`). Heavy regularisation (40, 4) scored higher on MovieLens-100K but its
-    # factors broke the HNSW index on large catalogues (docs/recommendations.md, "Evaluation").
+    # (`als_retriever`). Heavy regularisation (40, 4) scored higher on MovieLens-100K, but its
+    # item factors are so small that hnswlib's inner-product index failed every query on the
+    # 100k bench catalogue (docs/recommendations.md, "Evaluation").
     als_regularization: float = 0.05
     als_alpha: float = 2.0
     cooc_alpha: float = 0.8
