@@ -123,12 +123,78 @@ def test_inner_product_space_ranks_by_dot_product() -> None:
     assert ann.exact([1.0, 0.1], 3).items.tolist() == [1, 0, 2]
 
 
+def shrunk_factors(n: int, seed: int = 0) -> np.ndarray:
+    """Item vectors as strongly regularised ALS leaves them on a sparse catalogue (l2 40 on the
+    100k bench: norm median 6e-4, 1 % of items 100-10,000 times longer, every inner product
+    with a user positive): one shared direction, log-normal small norms, a few long items."""
+    rng = np.random.default_rng(seed)
+    directions = 1.0 + 0.1 * rng.normal(size=(n, DIM))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    norms = np.exp(rng.normal(np.log(6e-4), 0.7, n))
+    long = rng.choice(n, n // 100, replace=False)
+    norms[long] = rng.uniform(0.05, 5.0, len(long))
+    return (directions * norms[:, None]).astype(np.float32)
+
+
+def user_factors(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.03 * (1.0 + 0.1 * rng.normal(size=(n, DIM)))).astype(np.float32)
+
+
+def test_inner_product_search_survives_tiny_item_norms() -> None:
+    # hnswlib's own inner-product space (distance 1 - q.x, within 1e-3 of 1 for every pair
+    # here) built a graph from which no query reached 50 items; the Euclidean reduction does
+    x = shrunk_factors(3000)
+    ann = AnnIndex(DIM, space="ip", seed=1)
+    ann.add(x, np.arange(len(x)))
+    queries = user_factors(40, seed=11)
+    exact_paths: list[int] = []
+    graph_failed = ann._exact_filtered  # the fallback taken when the graph returns too few items
+
+    def counted(*args: object) -> object:
+        exact_paths.append(1)
+        return graph_failed(*args)  # type: ignore[arg-type]
+
+    ann._exact_filtered = counted  # type: ignore[method-assign,assignment]
+    for q in queries:
+        got = ann.query(q, 50)
+        assert len(got.items) == 50
+        np.testing.assert_allclose(got.scores, x[got.items] @ q, rtol=1e-5, atol=1e-9)
+        assert (np.diff(got.scores) <= 0).all()
+    assert not exact_paths
+    del ann._exact_filtered
+    assert recall_at_k(ann, queries, 50) >= 0.95
+
+
+def test_a_longer_inner_product_vector_added_later_is_found() -> None:
+    x = shrunk_factors(2000, seed=2)
+    ann = AnnIndex(DIM, space="ip", seed=1)
+    ann.add(x, np.arange(2000))
+    ann.remove(7)
+    q = user_factors(1, seed=12)[0]
+    champion = (q / np.linalg.norm(q) * 100.0).astype(np.float32)  # longer than every item so far
+    ann.add(champion[None, :], [2000])
+    got = ann.query(q, 10)
+    assert got.items[0] == 2000 and 7 not in got.items.tolist()
+    assert recall_at_k(ann, user_factors(20, seed=13), 10) >= 0.95
+
+
 def test_save_and_load_keep_the_answers(index: AnnIndex, vectors: np.ndarray, tmp_path: Path) -> None:
     path = tmp_path / "items.hnsw"
     index.save(path)
     loaded = AnnIndex.load(path, DIM)
     assert len(loaded) == 3000
     assert loaded.query(vectors[5], 5).items.tolist() == index.query(vectors[5], 5).items.tolist()
+
+
+def test_an_inner_product_index_saved_and_loaded_keeps_its_answers(tmp_path: Path) -> None:
+    x = shrunk_factors(1000, seed=3)
+    ann = AnnIndex(DIM, space="ip", seed=1)
+    ann.add(x, np.arange(1000))
+    ann.save(tmp_path / "als.hnsw")
+    loaded = AnnIndex.load(tmp_path / "als.hnsw", DIM, space="ip")
+    for q in user_factors(5, seed=14):
+        assert loaded.query(q, 10).items.tolist() == ann.query(q, 10).items.tolist()
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,15 @@ Filtered queries: when most items are allowed, the index over-fetches and drops 
 visit mostly forbidden nodes); only a selective mask over a huge catalogue falls back to
 hnswlib's filter predicate (a Python call per visited node). :meth:`AnnIndex.exact` is the brute-force answer the recall is measured against
 (:func:`recall_at_k`).
+
+Inner-product search (``space="ip"``) is reduced to Euclidean search (Bachrach et al. 2014,
+"Speeding up the Xbox recommender system using a Euclidean transformation for inner-product
+spaces"): each item vector x is stored in the graph as (x, sqrt(R^2 - |x|^2)) with R the
+longest item norm, the query as (q/|q|, 0), so the squared distance 1 + R^2 - 2 q.x/|q| falls
+as the inner product grows. hnswlib's own inner-product space ranks by 1 - q.x, which is not a
+metric: with strongly regularised ALS factors (item norms around 1e-3) every distance sat
+within 1e-4 of 1, the graph was built on near-ties and every query came back short. Results
+are re-scored exactly from the stored vectors, so the scores are true inner products.
 """
 
 from __future__ import annotations
@@ -61,9 +70,9 @@ class AnnIndex:
         self.threads = threads
         self.filter_below = filter_below
         self.exact_below = exact_below
-        self._index = hnswlib.Index(space=space, dim=dim)
-        self._index.init_index(max_elements=max(capacity, 1), ef_construction=ef_construction, M=m, random_seed=seed)
-        self._index.set_ef(ef)
+        self._graph_settings = {"ef_construction": ef_construction, "M": m, "random_seed": seed}
+        self._radius = 0.0  # ip: the norm R of the augmentation, fixed until a longer vector arrives
+        self._index = self._new_graph(max(capacity, 1))
         self._vectors = np.zeros((0, dim), dtype=np.float32)  # kept for exact search / recall
         self._present = np.zeros(0, dtype=np.bool_)  # label is in the index and not removed
         self._lock = threading.Lock()
@@ -80,11 +89,15 @@ class AnnIndex:
         if len(ids) and ids.min() < 0:
             raise ValueError("labels must be non-negative item indices")
         with self._lock:
+            if self.space == "ip" and len(x):
+                longest = float(np.sqrt((x.astype(np.float64) ** 2).sum(axis=1).max()))
+                if longest > self._radius:
+                    self._regraph(longest)
             need = len(self) + len(ids)
             capacity = self._index.get_max_elements()
             if need > capacity:
                 self._index.resize_index(max(need, 2 * capacity))
-            self._index.add_items(x, ids, num_threads=self.threads)
+            self._index.add_items(self._graph_items(x), ids, num_threads=self.threads)
             top = int(ids.max()) + 1 if len(ids) else 0
             if top > len(self._vectors):
                 size = max(top, 2 * len(self._vectors))
@@ -95,6 +108,40 @@ class AnnIndex:
                 self._vectors, self._present = grown, present
             self._vectors[ids] = self._normalised(x)
             self._present[ids] = True
+
+    def _new_graph(self, capacity: int) -> hnswlib.Index:
+        if self.space == "ip":
+            graph = hnswlib.Index(space="l2", dim=self.dim + 1)
+        else:
+            graph = hnswlib.Index(space="cosine", dim=self.dim)
+        graph.init_index(max_elements=capacity, **self._graph_settings)
+        graph.set_ef(self.ef)
+        return graph
+
+    def _graph_items(self, x: Vectors) -> Vectors:
+        """What the graph stores for item vectors: as given (cosine), augmented (ip)."""
+        if self.space != "ip":
+            return x
+        slack = self._radius**2 - (x.astype(np.float64) ** 2).sum(axis=1)
+        return np.hstack([x, np.sqrt(np.maximum(slack, 0.0))[:, None]]).astype(np.float32)
+
+    def _graph_query(self, x: Vectors) -> Vectors:
+        if self.space != "ip":
+            return x
+        norm = float(np.linalg.norm(x[0]))
+        unit = x / norm if norm > 0 else x
+        return np.hstack([unit, np.zeros((1, 1), np.float32)]).astype(np.float32)
+
+    def _regraph(self, radius: float) -> None:
+        """ip: a vector longer than R arrived; rebuild the graph around the new R (the
+        augmentation of every stored item depends on it). Items of one fit arrive together, so
+        this happens at the first add and when a refit's vectors outgrow the old ones."""
+        self._radius = radius
+        labels = np.flatnonzero(self._present).astype(np.int64)
+        graph = self._new_graph(max(self._index.get_max_elements(), 1))
+        if len(labels):
+            graph.add_items(self._graph_items(self._vectors[labels]), labels, num_threads=self.threads)
+        self._index = graph
 
     def remove(self, label: int) -> None:
         """Hide an item from every later query (it stays in the graph as a waypoint)."""
@@ -140,10 +187,15 @@ class AnnIndex:
     def _knn(self, x: Vectors, k: int, keep: object = None) -> Candidates:
         self._index.set_ef(max(self.ef, k))
         try:
-            labels, distances = self._index.knn_query(x, k=k, num_threads=1, filter=keep)
+            labels, distances = self._index.knn_query(self._graph_query(x), k=k, num_threads=1, filter=keep)
         except RuntimeError:  # fewer than k reachable items passed the filter
             return self._exact_filtered(x, k, keep)
-        return Candidates(labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32))
+        items = labels[0].astype(np.int64)
+        if self.space == "ip":  # exact inner products, best first (the graph's distance is a proxy)
+            scores = self._vectors[items] @ x[0]
+            order = np.argsort(-scores, kind="stable")
+            return Candidates(items[order], scores[order].astype(np.float32))
+        return Candidates(items, (1.0 - distances[0]).astype(np.float32))
 
     def _exact_filtered(self, x: Vectors, k: int, keep: object) -> Candidates:
         labels = self._labels(None)
@@ -173,12 +225,14 @@ class AnnIndex:
     def save(self, path: Path) -> None:
         self._index.save_index(str(path))
         np.save(path.with_suffix(".vectors.npy"), self._vectors)
+        np.save(path.with_suffix(".radius.npy"), np.array([self._radius]))
 
     @classmethod
     def load(cls, path: Path, dim: int, *, space: Space = "cosine", ef: int = 64) -> AnnIndex:
         index = cls(dim, space=space, ef=ef)
         index._index.load_index(str(path), allow_replace_deleted=False)
         index._index.set_ef(ef)
+        index._radius = float(np.load(path.with_suffix(".radius.npy"))[0])
         index._vectors = np.load(path.with_suffix(".vectors.npy"))
         index._present = np.zeros(len(index._vectors), dtype=np.bool_)
         index._present[np.asarray(index._index.get_ids_list(), dtype=np.int64)] = True
