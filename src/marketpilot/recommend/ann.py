@@ -173,8 +173,7 @@ class AnnIndex:
         labels = self._labels(allowed)
         if len(labels) <= self.exact_below:  # few enough to score them all: exact and fast
             return self._rank(self._normalised(x)[0], labels, k)
-        size = len(allowed)
-        return self._knn(x, min(k, n), lambda label: label < size and bool(allowed[label]))
+        return self._knn(x, min(k, n), allowed)
 
     def _labels(self, allowed: BoolArray | None) -> IntArray:
         """Indexed, not removed labels, within `allowed` if given."""
@@ -184,12 +183,19 @@ class AnnIndex:
         m = min(len(present), len(allowed))
         return np.flatnonzero(present[:m] & allowed[:m]).astype(np.int64)
 
-    def _knn(self, x: Vectors, k: int, keep: object = None) -> Candidates:
+    def _knn(self, x: Vectors, k: int, allowed: BoolArray | None = None) -> Candidates:
+        """The graph's k nearest; with `allowed`, through hnswlib's filter predicate."""
         self._index.set_ef(max(self.ef, k))
+        keep = None
+        if allowed is not None:
+            size = len(allowed)
+
+            def keep(label: int) -> bool:
+                return label < size and bool(allowed[label])
         try:
             labels, distances = self._index.knn_query(self._graph_query(x), k=k, num_threads=1, filter=keep)
-        except RuntimeError:  # fewer than k reachable items passed the filter
-            return self._exact_filtered(x, k, keep)
+        except RuntimeError:  # fewer than k reachable items (passed the filter)
+            return self._exact_filtered(x, k, allowed)
         items = labels[0].astype(np.int64)
         if self.space == "ip":  # exact inner products, best first (the graph's distance is a proxy)
             scores = self._vectors[items] @ x[0]
@@ -197,11 +203,8 @@ class AnnIndex:
             return Candidates(items[order], scores[order].astype(np.float32))
         return Candidates(items, (1.0 - distances[0]).astype(np.float32))
 
-    def _exact_filtered(self, x: Vectors, k: int, keep: object) -> Candidates:
-        labels = self._labels(None)
-        if keep is not None:
-            labels = labels[[bool(keep(int(lb))) for lb in labels]]  # type: ignore[operator]
-        return self._rank(self._normalised(x)[0], labels, k)
+    def _exact_filtered(self, x: Vectors, k: int, allowed: BoolArray | None) -> Candidates:
+        return self._rank(self._normalised(x)[0], self._labels(allowed), k)
 
     def exact(self, vector: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> Candidates:
         """Brute-force top k over every indexed item (the reference for recall)."""
