@@ -95,7 +95,6 @@ def test_selective_masks_over_a_large_index_use_the_graph_filter_and_stay_exact_
     assert recall_at_k(ann, clustered(20, seed=6), 10, allowed) >= 0.9
 
 
-
 def test_a_filter_leaving_fewer_than_k_items_returns_exactly_those(vectors: np.ndarray) -> None:
     # hnswlib cannot fill k results through the predicate and raises; the exact fallback
     # scores the allowed items only
@@ -108,6 +107,7 @@ def test_a_filter_leaving_fewer_than_k_items_returns_exactly_those(vectors: np.n
     assert sorted(got.items.tolist()) == [5, 500, 3999]
     assert got.items[0] == 500
     assert got.items.tolist() == ann.exact(q, 10, allowed).items.tolist()
+
 
 def test_nothing_allowed_returns_nothing(index: AnnIndex) -> None:
     assert len(index.query(np.ones(DIM), 5, np.zeros(3000, dtype=bool)).items) == 0

@@ -19,8 +19,8 @@ spaces"): each item vector x is stored in the graph as (x, sqrt(R^2 - |x|^2)) wi
 longest item norm, the query as (q/|q|, 0), so the squared distance 1 + R^2 - 2 q.x/|q| falls
 as the inner product grows. hnswlib's own inner-product space ranks by 1 - q.x, which is not a
 metric: with strongly regularised ALS factors (item norms around 1e-3) every distance sat
-within 1e-4 of 1, the graph was built on near-ties and every query came back short. Results
-are re-scored exactly from the stored vectors, so the scores are true inner products.
+within 1e-4 of 1, the graph was built on near-ties and no query for 50 items could be filled.
+Results are re-scored exactly from the stored vectors, so the scores are true inner products.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ Vectors = npt.NDArray[np.float32]
 class AnnIndex:
     """An HNSW index of item vectors with incremental adds.
 
-    ``space="cosine"`` scores are cosine similarities, ``"ip"`` inner products (hnswlib
-    returns distances ``1 - similarity``; this class converts them back).
+    ``space="cosine"`` scores are cosine similarities (hnswlib's distance is ``1 -
+    similarity``; this class converts it back), ``"ip"`` exact inner products (the graph is
+    Euclidean over augmented vectors, see the module docstring).
     """
 
     def __init__(
@@ -204,7 +205,8 @@ class AnnIndex:
         return Candidates(items, (1.0 - distances[0]).astype(np.float32))
 
     def _exact_filtered(self, x: Vectors, k: int, allowed: BoolArray | None) -> Candidates:
-        return self._rank(self._normalised(x)[0], self._labels(allowed), k)
+        """The graph could not fill the query: answer it exactly."""
+        return self.exact(x, k, allowed)
 
     def exact(self, vector: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> Candidates:
         """Brute-force top k over every indexed item (the reference for recall)."""
