@@ -3,6 +3,8 @@ return a forbidden item, and recall against exact search."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +193,40 @@ def test_a_longer_inner_product_vector_added_later_is_found() -> None:
     got = ann.query(q, 10)
     assert got.items[0] == 2000 and 7 not in got.items.tolist()
     assert recall_at_k(ann, user_factors(20, seed=13), 10) >= 0.95
+
+
+def test_a_removal_during_a_graph_rebuild_is_not_lost() -> None:
+    """A sold-out listing removed while `add` rebuilds the inner-product graph around a longer
+    vector stays hidden: the rebuild is held open until the removal has started, and the
+    removal must take effect on the graph that is kept, not on the one thrown away."""
+    x = shrunk_factors(500, seed=4)
+    ann = AnnIndex(DIM, space="ip", seed=1)
+    ann.add(x, np.arange(500))
+    sold = int(np.argmax(np.linalg.norm(x, axis=1)))  # the longest: first for its own direction
+    q = x[sold] / np.linalg.norm(x[sold])
+    assert ann.query(q, 5).items[0] == sold
+    building, removing = threading.Event(), threading.Event()
+    new_graph = ann._new_graph
+
+    def slow_new_graph(capacity: int):  # type: ignore[no-untyped-def]
+        building.set()
+        removing.wait(5)
+        time.sleep(0.2)  # the removal, if not held back, runs to completion meanwhile
+        return new_graph(capacity)
+
+    ann._new_graph = slow_new_graph  # type: ignore[method-assign]
+    longer = (q * 100.0).astype(np.float32)[None, :]
+    adder = threading.Thread(target=ann.add, args=(longer, [500]))
+    adder.start()
+    assert building.wait(5)
+    remover = threading.Thread(target=ann.remove, args=(sold,))
+    removing.set()
+    remover.start()
+    adder.join(10)
+    remover.join(10)
+    del ann._new_graph
+    got = ann.query(q, 20).items.tolist()
+    assert got[0] == 500 and sold not in got
 
 
 def test_save_and_load_keep_the_answers(index: AnnIndex, vectors: np.ndarray, tmp_path: Path) -> None:

@@ -145,9 +145,12 @@ class AnnIndex:
         self._index = graph
 
     def remove(self, label: int) -> None:
-        """Hide an item from every later query (it stays in the graph as a waypoint)."""
-        self._index.mark_deleted(int(label))
-        self._present[int(label)] = False
+        """Hide an item from every later query (it stays in the graph as a waypoint). Under the
+        same lock as `add`: a removal landing while `add` rebuilds the graph (`_regraph`) or
+        grows the label arrays would otherwise mark the old graph and array, and be lost."""
+        with self._lock:
+            self._index.mark_deleted(int(label))
+            self._present[int(label)] = False
 
     def query(self, vector: npt.ArrayLike, k: int, allowed: BoolArray | None = None) -> Candidates:
         """The k nearest items to one vector, best first, none with ``allowed[i] == False``."""
