@@ -12,8 +12,10 @@ never recommended) of:
 - ``ease``: EASE (l2 500), the anchor every choice is compared with;
 - ``marketpilot``: the package's `fit_pipeline` with `PipelineConfig` defaults, or with the
   `--config` overrides (JSON object of `PipelineConfig` fields), nested decision and cold slot
-  included; ``marketpilot_no_cold_slot`` the same lists with the cold slot off; the pipeline's
-  own nested validation figures beside them;
+  included; ``marketpilot_no_cold_slot`` the same lists with the cold slot off;
+  ``marketpilot_ranker_no_cold_slot`` / ``marketpilot_stage1_no_cold_slot`` the two orderings
+  the nested decision chooses between (the ranker; the stage-1 blend or first retriever),
+  each served; the pipeline's own nested validation figures beside them;
 - with ``--als L2,ALPHA`` (repeatable) ALS alone at those settings instead of the pipeline
   (``--factors``, default 64), seconds each.
 """
@@ -77,6 +79,14 @@ def run(seed: int, overrides: dict[str, object], als_settings: list[str], factor
         pipeline.cold_slots = 0
         out["marketpilot_no_cold_slot"] = ndcg(pipeline.recommend_batch(users, batch.history, batch.recent, 10))
         out["uses_ranker"] = pipeline.uses_ranker
+        # both orderings the nested decision chose between, scored on this split (no cold slot)
+        chosen = pipeline.uses_ranker
+        for name, use in (("ranker", True), ("stage1", False)):
+            if use and pipeline.ranker is None:
+                continue
+            pipeline.uses_ranker = use
+            out[f"marketpilot_{name}_no_cold_slot"] = ndcg(pipeline.recommend_batch(users, batch.history, batch.recent, 10))
+        pipeline.uses_ranker = chosen
         out["nested_validation"] = {k: round(v, 4) for k, v in pipeline.validation.items()}
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

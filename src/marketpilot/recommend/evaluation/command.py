@@ -56,21 +56,30 @@ def load_dataset(dataset: str):  # noqa: ANN201 (pandas frames)
 
 
 def run(dataset: str, protocol: str, k: int, out: Path | None) -> dict[str, object]:
-    import numpy as np
-
-    from marketpilot.recommend.catalog_data import fit_pipeline
-    from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
     from marketpilot.recommend.evaluation.splits import split
     from marketpilot.recommend.interactions import Interactions
-    from marketpilot.recommend.pipeline import PipelineConfig, als_retriever
-    from marketpilot.recommend.popularity import Popularity
-    from marketpilot.recommend.retrievers.base import Batch
-    from marketpilot.recommend.retrievers.ease import EASE
 
     started = time.perf_counter()
     frame, listings, users_frame = load_dataset(dataset)
     data = Interactions.from_frame(frame)
     train_rows, test_rows = split(data, protocol)
+    result = evaluate(frame, data, train_rows, test_rows, k, out, listings, users_frame)
+    return {"dataset": dataset, "protocol": protocol} | result | {"seconds": round(time.perf_counter() - started, 1)}
+
+
+def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # noqa: ANN001 (frames, masks)
+             listings=None, users_frame=None) -> dict[str, object]:  # noqa: ANN001
+    """Every system fitted on the rows `train_rows` of `data` (interactions built from `frame`,
+    row for row) and scored on `test_rows`: ``{"k", "users", "results", "pipeline"}``."""
+    import numpy as np
+
+    from marketpilot.recommend.catalog_data import fit_pipeline
+    from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
+    from marketpilot.recommend.pipeline import PipelineConfig, als_retriever
+    from marketpilot.recommend.popularity import Popularity
+    from marketpilot.recommend.retrievers.base import Batch
+    from marketpilot.recommend.retrievers.ease import EASE
+
     train, test = data.take(train_rows), data.take(test_rows)
     seen = train.matrix(binary=True)
     relevant = test.matrix(binary=True)
@@ -90,15 +99,11 @@ def run(dataset: str, protocol: str, k: int, out: Path | None) -> dict[str, obje
     results = {name: ranking_metrics(top, relevant, k).to_dict() for name, top in tops.items()}
     if out is not None:
         write_files(out, frame, train_rows, test_rows, data, tops)
-    ordered = {name: results[name] for name in ("marketpilot", "popular", "als", "ease")}
     return {
-        "dataset": dataset,
-        "protocol": protocol,
         "k": k,
         "users": int(np.count_nonzero(np.diff(relevant.indptr))),
-        "results": ordered,
+        "results": {name: results[name] for name in ("marketpilot", "popular", "als", "ease")},
         "pipeline": {"uses_ranker": pipeline.uses_ranker, "validation": pipeline.validation},
-        "seconds": round(time.perf_counter() - started, 1),
     }
 
 

@@ -1,9 +1,11 @@
 """Splitting protocols for offline evaluation. The unit is a (user, listing) pair: every event
 of a pair lands on the same side, so a test item is never one the user already had in train.
 
-- ``ms-recommenders``: per user, a random 75/25 split of their pairs with seed 42 (Microsoft
-  Recommenders' `python_stratified_split`: each user's pairs are shuffled and the first
+- ``ms-recommenders``: per user, a random 75/25 split of their pairs with seed 42, by the rule
+  of Microsoft Recommenders' `python_stratified_split` (each user's pairs shuffled, the first
   round(0.75 n) go to train), the protocol behind their published MovieLens-100K figures.
+  Our own random numbers draw it, so it is not their partition: the one their splitter
+  draws differs by release, and `benchmarks/bench_recommend_partitions.py` scores those.
 - ``leave-last-out``: per user, the pair with the latest interaction is the test; users with
   a single pair stay entirely in train.
 

@@ -1,0 +1,103 @@
+"""How much the MovieLens-100K figure depends on which 75/25 partition the protocol draws.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_recommend_partitions \
+        [--partition ours|notebook|release|floor ...] [--out DIR]
+
+`marketpilot evaluate recommend --protocol ms-recommenders` draws its own per-user 75/25
+partition with seed 42 (`evaluation/splits.py`): Microsoft Recommenders' rule, not their
+random numbers, so not their partition. This harness runs the same evaluation (every system
+fitted on the training part, the pipeline tuning itself on validation splits of it; nothing
+here tunes anything) on partitions drawn the way Microsoft Recommenders' own
+`python_stratified_split(data, ratio=0.75, seed=42)` draws them, over the rows in file order
+(`u.data`'s order, which RecBole's `ml-100k.inter` keeps). Written from the algorithms, not
+their code; there have been three:
+
+- ``notebook``: each user's rows shuffled by pandas ``DataFrame.sample(frac=1,
+  random_state=42)`` (the same seed for every user) and the first round(0.75 n) kept for
+  training. This reproduces the train part their published SAR quick-start notebook prints
+  (74,992 ratings over 1,649 items), the era of the figures the issue quotes.
+- ``release``: the splitter of the current PyPI release (recommenders 1.2.1): one uniform
+  number per row from NumPy's legacy generator seeded 42, rows ordered by (user, number),
+  and a row is training when its 1-based rank within the user is at most round(0.75 n).
+- ``floor``: the same order, a row training when rank / n <= 0.75 (another version of their
+  splitter: floor instead of round, so fewer training rows).
+- ``ours``: the command's own partition.
+
+Python's, pandas' and NumPy's round() all round halves to even, so the three agree.
+
+Prints one JSON object per partition: NDCG@10 of every system, the pipeline's ratio to
+EASE, train rows and items, which ordering the pipeline serves and the nested validation
+figures it decided on. With ``--out DIR`` each partition's files go to ``DIR/<partition>/``
+as `evaluate --out` writes them, for `/work/shared/checks/ranking_metrics.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PARTITIONS = ("ours", "notebook", "release", "floor")
+RATIO = 0.75
+SEED = 42
+
+
+def partition(kind: str, users: np.ndarray, data: object = None) -> np.ndarray:
+    """Training-row mask of `kind` over rows whose user is `users` (file order)."""
+    if kind == "ours":
+        from marketpilot.recommend.evaluation.splits import split
+
+        return split(data, "ms-recommenders")[0]  # type: ignore[arg-type]
+    n = len(users)
+    train = np.zeros(n, bool)
+    if kind == "notebook":
+        rows = pd.DataFrame({"user": users})
+        for _, group in rows.groupby("user", sort=False):
+            shuffled = group.sample(frac=1, random_state=SEED)
+            train[shuffled.index[: round(RATIO * len(shuffled))]] = True
+        return train
+    if kind not in ("release", "floor"):
+        raise ValueError(f"unknown partition {kind!r}; known: {', '.join(PARTITIONS)}")
+    draws = np.random.RandomState(SEED).rand(n)
+    order = np.lexsort((draws, users))
+    sorted_users = users[order]
+    rank = np.arange(n) - np.searchsorted(sorted_users, sorted_users, side="left") + 1
+    count = np.bincount(users)[sorted_users]
+    keep = rank <= np.round(RATIO * count) if kind == "release" else rank / count <= RATIO
+    train[order[keep]] = True
+    return train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partition", action="append", choices=PARTITIONS, help="default: all four")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from marketpilot.recommend.evaluation.command import evaluate, load_dataset
+    from marketpilot.recommend.interactions import Interactions
+
+    frame, listings, users_frame = load_dataset("movielens-100k")
+    frame = frame.reset_index(drop=True)
+    data = Interactions.from_frame(frame)  # one row per frame row: it builds its own catalogue
+    for kind in args.partition or PARTITIONS:
+        started = time.perf_counter()
+        train = partition(kind, data.users, data)
+        out = args.out / kind if args.out else None
+        result = evaluate(frame, data, train, ~train, 10, out, listings, users_frame)
+        ndcg = {name: round(m["ndcg@10"], 4) for name, m in result["results"].items()}  # type: ignore[attr-defined]
+        print(json.dumps({
+            "partition": kind, "train_rows": int(train.sum()), "train_items": int(len(np.unique(data.items[train]))),
+            "ndcg@10": ndcg, "marketpilot_over_ease": round(ndcg["marketpilot"] / ndcg["ease"], 4),
+            "uses_ranker": result["pipeline"]["uses_ranker"],  # type: ignore[index]
+            "nested_validation": {k: round(v, 4) for k, v in result["pipeline"]["validation"].items()},  # type: ignore[index]
+            "seconds": round(time.perf_counter() - started, 1),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
