@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
+from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k, user_ndcg
 
 
 def test_metrics_match_a_hand_computed_example() -> None:
@@ -20,6 +20,9 @@ def test_metrics_match_a_hand_computed_example() -> None:
     assert m.recall == pytest.approx((1.0 + 0) / 2)
     assert m.map == pytest.approx(((1 + 2 / 3) / 2 + 0) / 2)
     assert m.coverage == pytest.approx(5 / 5)
+    per_user = user_ndcg(top, relevant, 3)
+    assert per_user.tolist() == pytest.approx([(d[0] + d[2]) / (d[0] + d[1]), 0.0])
+    assert per_user.mean() == pytest.approx(m.ndcg)
 
 
 def test_top_k_never_returns_excluded_items_and_pads_short_rows() -> None:

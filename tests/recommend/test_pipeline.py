@@ -12,7 +12,13 @@ import pytest
 
 from marketpilot.recommend.catalog_data import fit_pipeline
 from marketpilot.recommend.model import Query, Recommender
-from marketpilot.recommend.pipeline import PipelineConfig, TwoStagePipeline, als_retriever
+from marketpilot.recommend.pipeline import (
+    STAGE1_MIN_SE,
+    PipelineConfig,
+    TwoStagePipeline,
+    als_retriever,
+    ranker_kept,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted import group_of, planted  # noqa: E402
@@ -221,3 +227,29 @@ def test_stage_one_in_bounded_batches_gives_the_candidates_of_one_big_batch(fitt
     ranks = np.array([n.endswith("_lrank") for n in whole.names])
     np.testing.assert_allclose(batched.features[:, ~ranks], whole.features[:, ~ranks], rtol=1e-5, atol=1e-5)
     assert (batched.features[:, ranks] == whole.features[:, ranks]).mean() > 0.95
+
+
+def test_the_stage1_ordering_replaces_the_ranker_only_on_a_lead_beyond_the_holdouts_noise() -> None:
+    rng = np.random.default_rng(0)
+    ranker = rng.uniform(0, 1, 900)
+    noise = rng.normal(0, 0.3, 900)
+    # stage 1 ahead on the mean by a hair, far inside two standard errors: the ranker stays
+    kept, lead, se = ranker_kept(ranker, ranker + noise - noise.mean() + 0.001)
+    assert kept and lead == pytest.approx(0.001) and se == pytest.approx(0.3 / 30, rel=0.1)
+    # ahead by five standard errors: stage 1 is served
+    kept, lead, _ = ranker_kept(ranker, ranker + noise - noise.mean() + 0.05)
+    assert not kept and lead == pytest.approx(0.05)
+    # behind: the ranker stays; the same figures: the ranker stays
+    assert ranker_kept(ranker, ranker - 0.01)[0]
+    assert ranker_kept(ranker, ranker.copy())[0]
+    # the same lead on every user is no noise at all
+    assert not ranker_kept(ranker, ranker + 0.001)[0]
+    with pytest.raises(ValueError, match="3 ranker figures for 2 stage-1 figures"):
+        ranker_kept(np.ones(3), np.ones(2))
+
+
+def test_the_decision_and_its_evidence_ship_with_the_model(fitted) -> None:
+    pipeline, _ = fitted
+    loaded = TwoStagePipeline.from_bundle(pipeline.to_bundle())
+    lead, se = loaded.validation["stage1_lead_over_ranker"], loaded.validation["stage1_lead_se"]
+    assert se >= 0 and loaded.uses_ranker == pipeline.uses_ranker == (not lead > STAGE1_MIN_SE * se)

@@ -33,6 +33,32 @@ class RankingMetrics:
 def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> RankingMetrics:
     """`top` (n_users, >= k) item indices best first (-1 = no item); `relevant` (n_users,
     n_items) with a stored non-zero for each relevant pair."""
+    hits, n_rel, top = _hits(top, relevant, k)
+    ideal_n = np.minimum(n_rel, k)
+    n_hits = hits.sum(axis=1)
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, top.shape[1] + 1)
+    ap = (precision_at * hits).sum(axis=1) / ideal_n
+    shown = np.unique(top[top >= 0])
+    return RankingMetrics(
+        k=k,
+        ndcg=float(np.mean(_ndcg(hits, ideal_n))),
+        precision=float(np.mean(n_hits / k)),
+        recall=float(np.mean(n_hits / n_rel)),
+        map=float(np.mean(ap)),
+        coverage=float(len(shown) / relevant.shape[1]),
+        users=int(len(n_rel)),
+    )
+
+
+def user_ndcg(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
+    """NDCG@k of each user with a relevant item, users ascending (`ranking_metrics().ndcg` is
+    their mean): for paired comparisons of two rankings of the same users."""
+    hits, n_rel, _ = _hits(top, relevant, k)
+    return _ndcg(hits, np.minimum(n_rel, k))
+
+
+def _hits(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hits (users with a relevant item x k) bool, their relevant counts, `top` cut to k)."""
     if top.shape[0] != relevant.shape[0]:
         raise ValueError(f"metrics: {top.shape[0]} ranked rows for {relevant.shape[0]} users")
     top = top[:, :k]
@@ -45,23 +71,12 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> Ranking
     for row, u in enumerate(users):
         truth = rel.indices[rel.indptr[u]:rel.indptr[u + 1]]
         hits[row] = np.isin(top[u], truth) & (top[u] >= 0)
-    discount = 1.0 / np.log2(np.arange(top.shape[1]) + 2.0)
-    dcg = (hits * discount).sum(axis=1)
-    ideal_n = np.minimum(n_rel[users], k)
-    idcg = np.cumsum(discount)[ideal_n - 1]
-    n_hits = hits.sum(axis=1)
-    precision_at = np.cumsum(hits, axis=1) / np.arange(1, top.shape[1] + 1)
-    ap = (precision_at * hits).sum(axis=1) / ideal_n
-    shown = np.unique(top[top >= 0])
-    return RankingMetrics(
-        k=k,
-        ndcg=float(np.mean(dcg / idcg)),
-        precision=float(np.mean(n_hits / k)),
-        recall=float(np.mean(n_hits / n_rel[users])),
-        map=float(np.mean(ap)),
-        coverage=float(len(shown) / relevant.shape[1]),
-        users=int(len(users)),
-    )
+    return hits, n_rel[users], top
+
+
+def _ndcg(hits: np.ndarray, ideal_n: np.ndarray) -> np.ndarray:
+    discount = 1.0 / np.log2(np.arange(hits.shape[1]) + 2.0)
+    return (hits * discount).sum(axis=1) / np.cumsum(discount)[ideal_n - 1]
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
