@@ -41,17 +41,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketpilot.recommend.evaluation.splits import split
+from marketpilot.recommend.interactions import Interactions
+
 PARTITIONS = ("ours", "notebook", "release", "floor")
 RATIO = 0.75
 SEED = 42
 
 
-def partition(kind: str, users: np.ndarray, data: object = None) -> np.ndarray:
-    """Training-row mask of `kind` over rows whose user is `users` (file order)."""
+def partition(kind: str, data: Interactions) -> np.ndarray:
+    """Training-row mask of `kind` over the rows of `data` (file order)."""
     if kind == "ours":
-        from marketpilot.recommend.evaluation.splits import split
-
-        return split(data, "ms-recommenders")[0]  # type: ignore[arg-type]
+        return split(data, "ms-recommenders")[0]
+    users = data.users
     n = len(users)
     train = np.zeros(n, bool)
     if kind == "notebook":
@@ -79,14 +81,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from marketpilot.recommend.evaluation.command import evaluate, load_dataset
-    from marketpilot.recommend.interactions import Interactions
 
     frame, listings, users_frame = load_dataset("movielens-100k")
     frame = frame.reset_index(drop=True)
     data = Interactions.from_frame(frame)  # one row per frame row: it builds its own catalogue
     for kind in args.partition or PARTITIONS:
         started = time.perf_counter()
-        train = partition(kind, data.users, data)
+        train = partition(kind, data)
         out = args.out / kind if args.out else None
         result = evaluate(frame, data, train, ~train, 10, out, listings, users_frame)
         ndcg = {name: round(m["ndcg@10"], 4) for name, m in result["results"].items()}  # type: ignore[attr-defined]
