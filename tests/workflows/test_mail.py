@@ -39,15 +39,24 @@ from marketpilot.workflows.tables import EmailDelivery
 
 class MailServer:
     """An SMTP server on loopback that keeps what it accepts; `rcpt_reply` (e.g. '550 ...')
-    refuses recipients."""
+    refuses recipients, `mail_reply` the sender."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.rcpt_reply: str | None = None
+        self.mail_reply: str | None = None
         server = self
 
         class Handler:
+            async def handle_MAIL(self, _server: Any, _session: Any, envelope: Any, address: str,  # noqa: N802
+                                  options: Any) -> str:
+                if server.mail_reply is not None:
+                    return server.mail_reply
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
             async def handle_RCPT(self, _server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                                   _options: Any) -> str:
                 if server.rcpt_reply is not None:
@@ -186,6 +195,26 @@ def test_a_temporary_refusal_is_retried_and_a_permanent_one_fails_at_once(
     finally:
         sender.close()
     assert mail_server.messages == []
+
+
+def test_a_refused_sender_address_is_retried_not_failed_and_goes_once_it_is_accepted(
+        runtime: Runtime, mail_server: MailServer) -> None:
+    # a 5xx to MAIL FROM says EMAIL_FROM is wrong: true of every message, so none is given up
+    _buyer(runtime)
+    sender = EmailSender(runtime.db, _settings(mail_server.url))
+    try:
+        mail_server.mail_reply = "553 5.7.1 sender address not allowed"
+        event = _notify(runtime)
+        assert sender.run_once() == 1
+        row = _delivery(runtime, event.id)
+        assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 553)
+        assert row.last_error is not None and "sender" in row.last_error and "not allowed" in row.last_error
+        mail_server.mail_reply = None  # the operator fixed the address
+        assert sender.run_once(now=utcnow() + timedelta(seconds=61)) == 1
+    finally:
+        sender.close()
+    assert (_delivery(runtime, event.id).status, _delivery(runtime, event.id).attempts) == ("delivered", 2)
+    assert len(mail_server.messages) == 1
 
 
 def test_two_senders_at_once_send_each_email_once(runtime: Runtime, mail_server: MailServer) -> None:

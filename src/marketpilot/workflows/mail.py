@@ -13,7 +13,8 @@ through the outbox in the transaction that ships the order. With
    pass, ``Message-ID: <event id@marketpilot>`` (a buyer's mail client can drop a duplicate of
    an at-least-once delivery) and the ``Marketpilot-Event-Id`` header. A refused recipient
    or a permanent (5xx) answer to the message fails the row at once; connection errors,
-   4xx answers and authentication failures (the operator's to fix) are retried.
+   4xx answers, authentication failures and a refused sender address (``EMAIL_FROM``: the
+   operator's to fix, and true of every message alike) are retried.
 
 smtplib (the standard library) speaks SMTP; nothing is written by hand here but the
 templates.
@@ -165,6 +166,10 @@ class EmailSender(OutboundSender):
         except smtplib.SMTPAuthenticationError as exc:
             self._hang_up()
             return Attempt(exc.smtp_code, f"authentication failed: {exc.smtp_code} {_text(exc.smtp_error)}"[:500])
+        except smtplib.SMTPSenderRefused as exc:  # MAIL FROM refused: the settings, not this message
+            self._hang_up()
+            return Attempt(exc.smtp_code,
+                           f"sender {exc.sender} refused: {exc.smtp_code} {_text(exc.smtp_error)}"[:500])
         except smtplib.SMTPResponseException as exc:
             self._hang_up()
             return Attempt(exc.smtp_code, f"{exc.smtp_code} {_text(exc.smtp_error)}"[:500], final=exc.smtp_code >= 500)
