@@ -1,7 +1,7 @@
 """How much the MovieLens-100K figure depends on which 75/25 partition the protocol draws.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_recommend_partitions \
-        [--partition ours|notebook|release|floor ...] [--out DIR]
+        [--partition ours|notebook|release|floor ...] [--seed N ...] [--out DIR]
 
 `marketpilot evaluate recommend --protocol ms-recommenders` draws its own per-user 75/25
 partition with seed 42 (`evaluation/splits.py`): Microsoft Recommenders' rule, not their
@@ -22,13 +22,18 @@ their code; there have been three:
 - ``floor``: the same order, a row training when rank / n <= 0.75 (another version of their
   splitter: floor instead of round, so fewer training rows).
 - ``ours``: the command's own partition.
+- ``seed-N`` (``--seed N``, repeatable): our rule with seed N instead of 42, to see how far the
+  protocol's figure moves with the draw alone. With ``--seed`` the four above run only when
+  named with ``--partition``. The last line is then a summary over the seeded partitions: mean
+  and standard error of each system's NDCG@10 and of the pipeline's lead over EASE.
 
 Python's, pandas' and NumPy's round() all round halves to even, so the three agree.
 
 Prints one JSON object per partition: NDCG@10 of every system, the pipeline's ratio to
 EASE, train rows and items, which ordering the pipeline serves and the nested validation
 figures it decided on. With ``--out DIR`` each partition's files go to ``DIR/<partition>/``
-as `evaluate --out` writes them, for `/work/shared/checks/ranking_metrics.py`.
+as `evaluate --out` writes them, with `result.json` (the evaluation's JSON), for
+`/work/shared/checks/ranking_metrics.py DIR/<partition> DIR/<partition>/result.json`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from marketpilot.recommend.evaluation.splits import split
+from marketpilot.recommend.evaluation.splits import random_split, split
 from marketpilot.recommend.interactions import Interactions
 
 PARTITIONS = ("ours", "notebook", "release", "floor")
@@ -53,6 +58,8 @@ def partition(kind: str, data: Interactions) -> np.ndarray:
     """Training-row mask of `kind` over the rows of `data` (file order)."""
     if kind == "ours":
         return split(data, "ms-recommenders")[0]
+    if kind.startswith("seed-"):
+        return random_split(data, RATIO, int(kind.removeprefix("seed-")))[0]
     users = data.users
     n = len(users)
     train = np.zeros(n, bool)
@@ -77,20 +84,27 @@ def partition(kind: str, data: Interactions) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partition", action="append", choices=PARTITIONS, help="default: all four")
+    parser.add_argument("--seed", action="append", type=int, default=[], help="our rule, another seed")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    kinds = list(args.partition or ([] if args.seed else PARTITIONS)) + [f"seed-{n}" for n in args.seed]
 
     from marketpilot.recommend.evaluation.command import evaluate, load_dataset
 
     frame, listings, users_frame = load_dataset("movielens-100k")
     frame = frame.reset_index(drop=True)
     data = Interactions.from_frame(frame)  # one row per frame row: it builds its own catalogue
-    for kind in args.partition or PARTITIONS:
+    seeded: list[dict[str, float]] = []
+    for kind in kinds:
         started = time.perf_counter()
         train = partition(kind, data)
         out = args.out / kind if args.out else None
         result = evaluate(frame, data, train, ~train, 10, out, listings, users_frame)
+        if out is not None:  # what `evaluate --json` prints, for the check script's comparison
+            (out / "result.json").write_text(json.dumps(result))
         ndcg = {name: round(m["ndcg@10"], 4) for name, m in result["results"].items()}  # type: ignore[attr-defined]
+        if kind.startswith("seed-"):
+            seeded.append(ndcg)
         print(json.dumps({
             "partition": kind, "train_rows": int(train.sum()), "train_items": int(len(np.unique(data.items[train]))),
             "ndcg@10": ndcg, "marketpilot_over_ease": round(ndcg["marketpilot"] / ndcg["ease"], 4),
@@ -98,6 +112,21 @@ def main() -> None:
             "nested_validation": {k: round(v, 4) for k, v in result["pipeline"]["validation"].items()},  # type: ignore[index]
             "seconds": round(time.perf_counter() - started, 1),
         }), flush=True)
+    if len(seeded) > 1:
+        print(json.dumps(summary(seeded)), flush=True)
+
+
+def summary(runs: list[dict[str, float]]) -> dict[str, object]:
+    """Mean and standard error (over partitions) of each system's NDCG@10 and of the
+    pipeline's lead over EASE."""
+    def stats(values: list[float]) -> dict[str, float]:
+        v = np.asarray(values)
+        return {"mean": round(float(v.mean()), 4), "se": round(float(v.std(ddof=1) / np.sqrt(len(v))), 4),
+                "min": round(float(v.min()), 4), "max": round(float(v.max()), 4)}
+    out: dict[str, object] = {"partitions": len(runs)}
+    out |= {name: stats([r[name] for r in runs]) for name in runs[0]}
+    out["marketpilot_minus_ease"] = stats([r["marketpilot"] - r["ease"] for r in runs])
+    return out
 
 
 if __name__ == "__main__":

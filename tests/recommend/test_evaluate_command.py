@@ -36,6 +36,14 @@ def test_evaluate_recommend_prints_every_system_and_writes_recomputable_files(tm
         assert set(metrics) == METRICS
     # planted tastes: anything personal beats most-popular by far
     assert report["results"]["marketpilot"]["ndcg@10"] > report["results"]["popular"]["ndcg@10"] + 0.1
+    spread = report["uncertainty"]
+    assert set(spread["ndcg@10_se"]) == SYSTEMS and all(0 < se < 0.1 for se in spread["ndcg@10_se"].values())
+    leads = spread["marketpilot_ndcg@10_lead"]
+    assert set(leads) == SYSTEMS - {"marketpilot"}
+    for name, lead in leads.items():  # the paired lead is the difference of the reported means
+        gap = report["results"]["marketpilot"]["ndcg@10"] - report["results"][name]["ndcg@10"]
+        assert abs(lead["lead"] - gap) < 1e-4 and lead["se"] > 0
+    assert leads["popular"]["lead"] > 3 * leads["popular"]["se"]
     train, test = pd.read_csv(out / "train.csv"), pd.read_csv(out / "test.csv")
     assert len(train) + len(test) == len(frame)
     assert list(train.columns) == list(frame.columns)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k, user_ndcg
+from marketpilot.recommend.evaluation.metrics import (
+    paired_lead,
+    ranking_metrics,
+    standard_error,
+    top_k,
+    user_ndcg,
+)
 
 
 def test_metrics_match_a_hand_computed_example() -> None:
@@ -31,3 +37,17 @@ def test_top_k_never_returns_excluded_items_and_pads_short_rows() -> None:
     top = top_k(scores, 3, exclude)
     assert top[0].tolist() == [2, 0, -1]
     assert top[1].tolist() == [-1, -1, -1]
+
+
+def test_the_paired_lead_is_the_mean_difference_with_the_standard_error_of_the_differences() -> None:
+    a = np.array([0.5, 0.7, 0.2, 0.9])
+    b = np.array([0.4, 0.7, 0.1, 0.5])
+    lead, se = paired_lead(a, b)
+    diff = a - b  # 0.1, 0, 0.1, 0.4: mean 0.15, sample sd 0.1732
+    assert lead == pytest.approx(0.15)
+    assert se == pytest.approx(np.sqrt(((diff - 0.15) ** 2).sum() / 3) / 2)
+    # pairing: a constant shift has no error however much the users differ from each other
+    assert paired_lead(a + 0.05, a) == pytest.approx((0.05, 0.0))
+    assert standard_error(a) == pytest.approx(a.std(ddof=1) / 2)
+    with pytest.raises(ValueError, match="not the same users"):
+        paired_lead(a, b[:3])

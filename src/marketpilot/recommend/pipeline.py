@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from marketpilot.recommend.candidates import CandidateSet, retrieve, score_features
-from marketpilot.recommend.evaluation.metrics import user_ndcg
+from marketpilot.recommend.evaluation.metrics import paired_lead, user_ndcg
 from marketpilot.recommend.evaluation.splits import fold_split, validation_split
 from marketpilot.recommend.interactions import Interactions
 from marketpilot.recommend.model import BoolArray, Candidates, Catalog, Query
@@ -731,9 +731,8 @@ def ranker_kept(ranker: np.ndarray, stage1: np.ndarray, min_se: float = STAGE1_M
         raise ValueError(f"ranker_kept: {len(ranker)} ranker figures for {len(stage1)} stage-1 figures")
     if len(ranker) == 0:
         return False, 0.0, 0.0
-    diff = np.asarray(stage1, np.float64) - np.asarray(ranker, np.float64)
-    lead = float(diff.mean())
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    lead, se = paired_lead(np.asarray(stage1, np.float64), np.asarray(ranker, np.float64))
+    se = 0.0 if np.isnan(se) else se  # one user: no spread to measure
     return not lead > min_se * se, lead, se
 
 

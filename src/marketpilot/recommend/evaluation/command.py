@@ -1,6 +1,11 @@
 """`marketpilot evaluate recommend`: our pipeline against most-popular, ALS and EASE on one split.
 
-Prints one JSON object ``{"dataset", "protocol", "k", "users", "results": {system: metrics}}``.
+Prints one JSON object ``{"dataset", "protocol", "k", "users", "results": {system: metrics},
+"uncertainty", "pipeline"}``. ``uncertainty`` says how much of a difference is the sample of
+users: each system's NDCG@k standard error over users, and the pipeline's lead over each
+baseline with the standard error of the per-user difference (paired: the same users). Neither
+counts the variation from drawing another split, which moves every system's figure by more
+(`benchmarks/bench_recommend_partitions.py`).
 With ``--out DIR`` it also writes ``train.csv`` and ``test.csv`` (the split, in the
 interactions import schema) and ``recommendations.csv`` (system, user_id, listing_id, rank),
 so the metrics can be recomputed without our code. Every system sees only the training part;
@@ -74,7 +79,13 @@ def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # no
     import numpy as np
 
     from marketpilot.recommend.catalog_data import fit_pipeline
-    from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
+    from marketpilot.recommend.evaluation.metrics import (
+        paired_lead,
+        ranking_metrics,
+        standard_error,
+        top_k,
+        user_ndcg,
+    )
     from marketpilot.recommend.pipeline import PipelineConfig, als_retriever
     from marketpilot.recommend.popularity import Popularity
     from marketpilot.recommend.retrievers.base import Batch
@@ -97,12 +108,20 @@ def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # no
     tops["marketpilot"] = pipeline.recommend_batch(users, history, batch.recent, k)
 
     results = {name: ranking_metrics(top, relevant, k).to_dict() for name, top in tops.items()}
+    per_user = {name: user_ndcg(top, relevant, k) for name, top in tops.items()}
+    leads = {name: paired_lead(per_user["marketpilot"], per_user[name]) for name in ("popular", "als", "ease")}
+    uncertainty = {
+        f"ndcg@{k}_se": {name: round(standard_error(v), 5) for name, v in per_user.items()},
+        f"marketpilot_ndcg@{k}_lead": {name: {"lead": round(lead, 5), "se": round(se, 5)}
+                                      for name, (lead, se) in leads.items()},
+    }
     if out is not None:
         write_files(out, frame, train_rows, test_rows, data, tops)
     return {
         "k": k,
         "users": int(np.count_nonzero(np.diff(relevant.indptr))),
         "results": {name: results[name] for name in ("marketpilot", "popular", "als", "ease")},
+        "uncertainty": uncertainty,
         "pipeline": {"uses_ranker": pipeline.uses_ranker, "validation": pipeline.validation},
     }
 

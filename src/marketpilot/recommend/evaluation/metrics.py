@@ -57,6 +57,20 @@ def user_ndcg(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
     return _ndcg(hits, np.minimum(n_rel, k))
 
 
+def paired_lead(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean of a - b over the same users and its standard error (per-user differences, n - 1
+    degrees of freedom): how far one ranking is ahead of another on this sample of users."""
+    if a.shape != b.shape:
+        raise ValueError(f"paired_lead: {a.shape} and {b.shape} are not the same users")
+    diff = a - b
+    return float(diff.mean()), standard_error(diff)
+
+
+def standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean of per-user values (n - 1 degrees of freedom)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
 def _hits(top: np.ndarray, relevant: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hits (users with a relevant item x k) bool, their relevant counts, `top` cut to k)."""
     if top.shape[0] != relevant.shape[0]:
