@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketpilot.recommend.evaluation.metrics import standard_error
 from marketpilot.recommend.evaluation.splits import random_split, split
 from marketpilot.recommend.interactions import Interactions
 
@@ -121,7 +122,7 @@ def summary(runs: list[dict[str, float]]) -> dict[str, object]:
     pipeline's lead over EASE."""
     def stats(values: list[float]) -> dict[str, float]:
         v = np.asarray(values)
-        return {"mean": round(float(v.mean()), 4), "se": round(float(v.std(ddof=1) / np.sqrt(len(v))), 4),
+        return {"mean": round(float(v.mean()), 4), "se": round(standard_error(v), 4),
                 "min": round(float(v.min()), 4), "max": round(float(v.max()), 4)}
     out: dict[str, object] = {"partitions": len(runs)}
     out |= {name: stats([r[name] for r in runs]) for name in runs[0]}
