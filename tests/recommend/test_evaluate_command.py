@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from marketpilot.cli import app
+from marketpilot.recommend.evaluation.command import strict_json, uncertainty_block
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted import planted  # noqa: E402
@@ -76,3 +79,20 @@ def test_a_missing_file_and_an_unknown_protocol_are_clear_errors(tmp_path: Path)
     bad = runner.invoke(app, ["evaluate", "recommend", "--protocol", "kfold"])
     assert bad.exit_code == 2
     assert "unknown protocol 'kfold'" in bad.output
+
+
+def test_one_user_with_a_test_item_prints_null_standard_errors_not_nan() -> None:
+    # one user cannot give a standard error; the JSON must still parse under a strict parser
+    per_user = {name: np.array([0.5]) for name in ("popular", "als", "ease", "marketpilot")}
+    block = uncertainty_block(per_user, 10)
+    text = json.dumps(strict_json({"uncertainty": block, "pipeline": {"stage1_lead_se": float("nan")}}),
+                      allow_nan=False)
+    parsed = json.loads(text, parse_constant=lambda word: pytest.fail(f"non-JSON constant {word}"))
+    assert parsed["uncertainty"]["ndcg@10_se"] == dict.fromkeys(per_user)
+    assert parsed["uncertainty"]["marketpilot_ndcg@10_lead"]["ease"] == {"lead": 0.0, "se": None}
+    assert parsed["pipeline"]["stage1_lead_se"] is None
+
+
+def test_strict_json_keeps_finite_figures_and_nests() -> None:
+    value = {"a": [1.5, float("inf"), {"b": np.float64("nan")}], "c": (2, "x"), "d": np.float64(0.25)}
+    assert strict_json(value) == {"a": [1.5, None, {"b": None}], "c": [2, "x"], "d": 0.25}

@@ -15,11 +15,15 @@ the pipeline tunes itself on validation splits carved out of it.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATASETS = ("movielens-100k",)
 
@@ -41,7 +45,8 @@ def command(
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+    printable = strict_json(result)
+    typer.echo(json.dumps(printable, allow_nan=False) if as_json else json.dumps(printable, indent=2, allow_nan=False))
 
 
 def load_dataset(dataset: str):  # noqa: ANN201 (pandas frames)
@@ -79,13 +84,7 @@ def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # no
     import numpy as np
 
     from marketpilot.recommend.catalog_data import fit_pipeline
-    from marketpilot.recommend.evaluation.metrics import (
-        paired_lead,
-        ranking_metrics,
-        standard_error,
-        top_k,
-        user_ndcg,
-    )
+    from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k, user_ndcg
     from marketpilot.recommend.pipeline import PipelineConfig, als_retriever
     from marketpilot.recommend.popularity import Popularity
     from marketpilot.recommend.retrievers.base import Batch
@@ -109,12 +108,7 @@ def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # no
 
     results = {name: ranking_metrics(top, relevant, k).to_dict() for name, top in tops.items()}
     per_user = {name: user_ndcg(top, relevant, k) for name, top in tops.items()}
-    leads = {name: paired_lead(per_user["marketpilot"], per_user[name]) for name in ("popular", "als", "ease")}
-    uncertainty = {
-        f"ndcg@{k}_se": {name: round(standard_error(v), 5) for name, v in per_user.items()},
-        f"marketpilot_ndcg@{k}_lead": {name: {"lead": round(lead, 5), "se": round(se, 5)}
-                                      for name, (lead, se) in leads.items()},
-    }
+    uncertainty = uncertainty_block(per_user, k)
     if out is not None:
         write_files(out, frame, train_rows, test_rows, data, tops)
     return {
@@ -124,6 +118,32 @@ def evaluate(frame, data, train_rows, test_rows, k: int, out: Path | None,  # no
         "uncertainty": uncertainty,
         "pipeline": {"uses_ranker": pipeline.uses_ranker, "validation": pipeline.validation},
     }
+
+
+def uncertainty_block(per_user: dict[str, np.ndarray], k: int) -> dict[str, dict[str, object]]:
+    """Each system's NDCG@k standard error over users and the pipeline's paired lead over each
+    baseline. A standard error that one user cannot give is NaN here and ``null`` in the
+    printed JSON (`strict_json`)."""
+    from marketpilot.recommend.evaluation.metrics import paired_lead, standard_error
+
+    leads = {name: paired_lead(per_user["marketpilot"], v) for name, v in per_user.items() if name != "marketpilot"}
+    return {
+        f"ndcg@{k}_se": {name: round(standard_error(v), 5) for name, v in per_user.items()},
+        f"marketpilot_ndcg@{k}_lead": {name: {"lead": round(lead, 5), "se": round(se, 5)}
+                                      for name, (lead, se) in leads.items()},
+    }
+
+
+def strict_json(value: object) -> object:
+    """`value` with every NaN or infinite float replaced by None: Python's `json` would print
+    them as the bare words ``NaN`` / ``Infinity``, which strict JSON parsers reject."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value
 
 
 def write_files(out: Path, frame, train_rows, test_rows, data, tops) -> None:  # noqa: ANN001
