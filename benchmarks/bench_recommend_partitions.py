@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_recommend_partitions \
         [--partition ours|notebook|release|floor ...] [--seed N ...] [--out DIR]
+        [--ease-l2 L2 ...]
 
 `marketpilot evaluate recommend --protocol ms-recommenders` draws its own per-user 75/25
 partition with seed 42 (`evaluation/splits.py`): Microsoft Recommenders' rule, not their
@@ -28,6 +29,12 @@ their code; there have been three:
   and standard error of each system's NDCG@10 and of the pipeline's lead over EASE.
 
 Python's, pandas' and NumPy's round() all round halves to even, so the three agree.
+
+``--ease-l2 L2`` (repeatable) scores EASE alone at each l2 on each partition instead of the
+whole evaluation: the anchor check. The issue quotes a plain EASE at about 0.489 on this
+protocol; this prints what EASE gives here at any l2, reading the test part for the baseline
+only (nothing of the pipeline is chosen from it). One JSON line per partition, then the mean
+over partitions of each l2 and of each partition's best.
 
 Prints one JSON object per partition: NDCG@10 of every system, the pipeline's ratio to
 EASE, train rows and items, which ordering the pipeline serves and the nested validation
@@ -87,8 +94,13 @@ def main() -> None:
     parser.add_argument("--partition", action="append", choices=PARTITIONS, help="default: all four")
     parser.add_argument("--seed", action="append", type=int, default=[], help="our rule, another seed")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--ease-l2", action="append", type=float, default=[],
+                        help="score EASE alone at this l2 on each partition (repeatable); no pipeline")
     args = parser.parse_args()
     kinds = list(args.partition or ([] if args.seed else PARTITIONS)) + [f"seed-{n}" for n in args.seed]
+    if args.ease_l2:
+        ease_anchor(kinds, args.ease_l2)
+        return
 
     from marketpilot.recommend.evaluation.command import evaluate, load_dataset
 
@@ -115,6 +127,36 @@ def main() -> None:
         }), flush=True)
     if len(seeded) > 1:
         print(json.dumps(summary(seeded)), flush=True)
+
+
+def ease_anchor(kinds: list[str], l2s: list[float]) -> None:
+    """EASE alone at each l2 on each partition: NDCG@10 on its test part, seen items removed,
+    the evaluation's own metric code; then the means over partitions."""
+    from marketpilot.recommend.evaluation.command import load_dataset
+    from marketpilot.recommend.evaluation.metrics import ranking_metrics, top_k
+    from marketpilot.recommend.retrievers.base import Batch
+    from marketpilot.recommend.retrievers.ease import EASE
+
+    frame = load_dataset("movielens-100k")[0].reset_index(drop=True)
+    data = Interactions.from_frame(frame)
+    users = np.arange(data.catalog.n_users)
+    rows: list[list[float]] = []
+    for kind in kinds:
+        train_rows = partition(kind, data)
+        train, test = data.take(train_rows), data.take(~train_rows)
+        batch = Batch(users, train.matrix(), train.histories())
+        seen, relevant = train.matrix(binary=True), test.matrix(binary=True)
+        row = [ranking_metrics(top_k(EASE(l2).fit(train).score(batch), 10, seen), relevant, 10).ndcg for l2 in l2s]
+        rows.append(row)
+        best = int(np.argmax(row))
+        print(json.dumps({"partition": kind, "ease_ndcg@10": {f"{l2:g}": round(v, 4) for l2, v in zip(l2s, row, strict=True)},
+                          "best_l2": l2s[best], "best": round(row[best], 4)}), flush=True)
+    if len(rows) > 1:
+        grid = np.asarray(rows)
+        print(json.dumps({"partitions": len(rows),
+                          "mean_ease_ndcg@10": {f"{l2:g}": round(float(v), 4) for l2, v in zip(l2s, grid.mean(axis=0), strict=True)},
+                          "mean_of_each_partition_best": round(float(grid.max(axis=1).mean()), 4),
+                          "highest": round(float(grid.max()), 4)}), flush=True)
 
 
 def summary(runs: list[dict[str, float]]) -> dict[str, object]:
